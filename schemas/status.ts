@@ -1,0 +1,40 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+export const DiskInfo = Type.Object({
+  total: Type.Integer({ description: 'MiB' }),
+  used: Type.Integer({ description: 'MiB' }),
+  free: Type.Integer({ description: 'MiB' }),
+  percentage: Type.Integer({ minimum: 0, maximum: 100 }),
+  description: Type.Optional(Type.String()),
+  index: Type.Optional(Type.Integer()),
+  name: Type.Optional(Type.String()),
+  source: Type.Union([Type.Literal('snmp'), Type.Literal('netapp')])
+}, { $id: 'DiskInfo', additionalProperties: false })
+export type DiskInfo = Static<typeof DiskInfo>
+
+export const ServerStatus = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  ip: Type.String(),
+  isOnline: Type.Boolean(),
+  consecutiveSuccesses: Type.Integer({ minimum: 0, maximum: 1000 }),
+  consecutiveFailures: Type.Integer({ minimum: 0, maximum: 1000 }),
+  lastChecked: Type.Union([Type.String(), Type.Null()]),
+  lastStatusChange: Type.Union([Type.String(), Type.Null()]),
+  diskInfo: Type.Union([Type.Array(DiskInfo), Type.Null()]),
+  responseTimeMs: Type.Optional(Type.Number()),
+  lastError: Type.Optional(Type.String())
+}, { $id: 'ServerStatus', additionalProperties: false })
+export type ServerStatus = Static<typeof ServerStatus>
+
+/** Bytes to the DiskInfo figures of SPEC §3.6 (MiB, rounded; percentage of bytes). */
+export function diskFigures (totalBytes: number, usedBytes: number): Pick<DiskInfo, 'total' | 'used' | 'free' | 'percentage'> {
+  const MiB = 1048576
+  const freeBytes = Math.max(0, totalBytes - usedBytes)
+  return {
+    total: Math.round(totalBytes / MiB),
+    used: Math.round(usedBytes / MiB),
+    free: Math.round(freeBytes / MiB),
+    percentage: totalBytes > 0 ? Math.min(100, Math.max(0, Math.round(usedBytes / totalBytes * 100))) : 0
+  }
+}
