@@ -19,8 +19,9 @@ export const ServerStatus = Type.Object({
   isOnline: Type.Boolean(),
   consecutiveSuccesses: Type.Integer({ minimum: 0, maximum: 1000 }),
   consecutiveFailures: Type.Integer({ minimum: 0, maximum: 1000 }),
-  lastChecked: Type.Union([Type.String(), Type.Null()]),
-  lastStatusChange: Type.Union([Type.String(), Type.Null()]),
+  // ISO dates; both start at the moment monitoring of the server began.
+  lastChecked: Type.String(),
+  lastStatusChange: Type.String(),
   diskInfo: Type.Union([Type.Array(DiskInfo), Type.Null()]),
   responseTimeMs: Type.Optional(Type.Number()),
   lastError: Type.Optional(Type.String())
