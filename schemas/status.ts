@@ -9,7 +9,7 @@ export const DiskInfo = Type.Object({
   index: Type.Optional(Type.Integer()),
   name: Type.Optional(Type.String()),
   source: Type.Union([Type.Literal('snmp'), Type.Literal('netapp')])
-}, { $id: 'DiskInfo', additionalProperties: false })
+}, { additionalProperties: false })
 export type DiskInfo = Static<typeof DiskInfo>
 
 export const ServerStatus = Type.Object({
@@ -25,7 +25,7 @@ export const ServerStatus = Type.Object({
   diskInfo: Type.Union([Type.Array(DiskInfo), Type.Null()]),
   responseTimeMs: Type.Optional(Type.Number()),
   lastError: Type.Optional(Type.String())
-}, { $id: 'ServerStatus', additionalProperties: false })
+}, { additionalProperties: false })
 export type ServerStatus = Static<typeof ServerStatus>
 
 /** Bytes to the DiskInfo figures of SPEC §3.6 (MiB, rounded; percentage of bytes). */

@@ -1,0 +1,55 @@
+import fp from 'fastify-plugin'
+import cors from '@fastify/cors'
+import { resolve } from 'node:path'
+import configStore from './plugins/config-store.ts'
+import apiEnvelope from './plugins/api-envelope.ts'
+import configServers from './routes/config-servers.ts'
+import configGroups from './routes/config-groups.ts'
+import health from './routes/health.ts'
+import { resolveOptions, type EstatusOptions } from './lib/options.ts'
+import { importAtStart } from './lib/legacy-import.ts'
+import type { ConfigStore } from './lib/config-store.ts'
+
+export type { EstatusOptions } from './lib/options.ts'
+export type { ConfigStore, ChangeSet, Mutation } from './lib/config-store.ts'
+export * from './schemas/config.ts'
+export * from './schemas/status.ts'
+
+/** What the host application gets as `fastify.estatus`. */
+export interface EstatusApi {
+  /** Read and change the configuration, with the API's validation and events. */
+  store: ConfigStore
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    estatus: EstatusApi
+  }
+}
+
+/**
+ * The embeddable root plugin. Its parts are encapsulated in one child scope (mounted at
+ * `prefix` when given), so our error handler, validator and parsers never touch the
+ * host's routes; the host sees a single `estatus` decorator.
+ */
+async function estatus (fastify: import('fastify').FastifyInstance, options: EstatusOptions) {
+  const settings = resolveOptions(options)
+  let api: EstatusApi | undefined
+
+  await fastify.register(async function estatusScope (scope) {
+    if (settings.corsOrigin !== undefined) {
+      await scope.register(cors, { origin: settings.corsOrigin === '*' ? '*' : settings.corsOrigin })
+    }
+    await scope.register(configStore, { file: resolve(settings.dataFile), watchFile: settings.watchDataFile })
+    if (settings.importFrom) await importAtStart(scope.configStore, settings.importFrom, scope.log)
+    await scope.register(apiEnvelope)
+    await scope.register(configServers)
+    await scope.register(configGroups)
+    await scope.register(health)
+    api = { store: scope.configStore }
+  }, { prefix: settings.prefix })
+
+  fastify.decorate('estatus', api as EstatusApi)
+}
+
+export default fp(estatus, { name: 'fastify-estatus', fastify: '5.x' })

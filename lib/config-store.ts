@@ -1,0 +1,392 @@
+import { watch, type FSWatcher } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { basename, dirname } from 'node:path'
+import { createHash } from 'node:crypto'
+import { Low } from 'lowdb'
+import type { FastifyBaseLogger } from 'fastify'
+import type { ServerInput, StoreDocument, ServerConfig, GroupConfig, ReassignMode } from '../schemas/config.ts'
+import { atomicJsonFile, contentHash } from './atomic-json-file.ts'
+import { HttpError, conflict, invalid, notFound } from './errors.ts'
+import { keepStoredSecrets, sortGroups, toPublicServer } from './normalize.ts'
+import { createValidators } from './document.ts'
+
+export interface ServerUpdate { before: ServerConfig, after: ServerConfig }
+
+/** What one persisted mutation changed; the event layer and the monitor act on it as is. */
+export interface ChangeSet {
+  serversAdded: ServerConfig[]
+  serversUpdated: ServerUpdate[]
+  serversRemoved: ServerConfig[]
+  /** The full group list (display order) after the change, or null when groups did not change. */
+  groups: GroupConfig[] | null
+}
+
+export interface Mutation<T> { value: T, changes: ChangeSet }
+export interface Precondition { ifMatch?: string | undefined }
+export type ChangeListener = (changes: ChangeSet) => void
+
+export interface StoreHealth { ok: boolean, error?: string }
+
+export interface ConfigStoreOptions {
+  file: string
+  log: FastifyBaseLogger
+  /** Pick up hand edits of the data file while running (SPEC §5, last rule). */
+  watchFile?: boolean
+  /** Quiet period after a file-system event before the file is read. */
+  watchDebounceMs?: number
+}
+
+export interface ConfigStore {
+  readonly file: string
+  servers (): readonly ServerConfig[]
+  server (id: string): ServerConfig | undefined
+  /** Groups in display order. */
+  groups (): GroupConfig[]
+  group (id: string): GroupConfig | undefined
+  etag (item: ServerConfig | GroupConfig): string
+  createServer (input: unknown): Promise<Mutation<ServerConfig>>
+  updateServer (id: string, input: unknown, precondition?: Precondition): Promise<Mutation<ServerConfig>>
+  deleteServer (id: string, precondition?: Precondition): Promise<Mutation<{ deletedId: string }>>
+  createGroup (input: unknown): Promise<Mutation<GroupConfig>>
+  updateGroup (id: string, input: unknown, precondition?: Precondition): Promise<Mutation<GroupConfig>>
+  deleteGroup (id: string, options?: Precondition & { reassign?: ReassignMode }): Promise<Mutation<{ deletedId: string, reassignedServers: string[] }>>
+  /** Replaces the whole configuration (import, hand edit), validated as a stored document. */
+  replace (document: unknown): Promise<Mutation<StoreDocument>>
+  /** Called after every persisted change, before the mutating call resolves. */
+  onChange (listener: ChangeListener): () => void
+  health (): StoreHealth
+  close (): Promise<void>
+}
+
+const EMPTY_DOCUMENT: StoreDocument = { version: 1, nextServerId: 1, nextGroupId: 1, servers: [], groups: [] }
+const serverNotFound = (id: string) => notFound(`Server with ID '${id}' not found`)
+const groupNotFound = (id: string) => notFound(`Group with ID '${id}' not found`)
+
+function noChanges (): ChangeSet {
+  return { serversAdded: [], serversUpdated: [], serversRemoved: [], groups: null }
+}
+
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
+
+/** The entity tag of an item: a digest of what clients see of it, so it never leaks a secret. */
+function etagOf (item: ServerConfig | GroupConfig): string {
+  const visible = 'ip' in item ? toPublicServer(item) : item
+  return '"' + createHash('sha1').update(JSON.stringify(visible)).digest('base64url').slice(0, 20) + '"'
+}
+
+function matchesIfMatch (header: string | undefined, item: ServerConfig | GroupConfig): boolean {
+  if (header === undefined) return true
+  const current = etagOf(item)
+  return header.split(',').some(candidate => {
+    const tag = candidate.trim().replace(/^W\//, '')
+    return tag === '*' || tag === current
+  })
+}
+
+function checkPrecondition (precondition: Precondition | undefined, item: ServerConfig | GroupConfig, what: string) {
+  if (!matchesIfMatch(precondition?.ifMatch, item)) {
+    throw conflict(`${what} with ID '${item.id}' was changed by someone else (If-Match does not match); reload and try again`)
+  }
+}
+
+export async function createConfigStore (options: ConfigStoreOptions): Promise<ConfigStore> {
+  const { file, log } = options
+  const { parseServer, parseGroup, checkDocument, checkServerRules, checkGroupRules } = createValidators()
+
+  await mkdir(dirname(file), { recursive: true })
+  const adapter = atomicJsonFile<StoreDocument>(file)
+  const db = new Low<StoreDocument>(adapter, structuredClone(EMPTY_DOCUMENT))
+  await db.read()
+  try {
+    db.data = checkDocument(db.data)
+  } catch (err) {
+    throw new Error(`The data file ${file} is not a valid estatus configuration: ${(err as Error).message}`)
+  }
+  await db.write()
+
+  let committed: StoreDocument = db.data
+  let health: StoreHealth = { ok: true }
+  const listeners = new Set<ChangeListener>()
+
+  // ---- serialized, batched writes -------------------------------------------------
+  // Mutations queue up while a write is in flight; the next write carries all of them.
+  // Each is applied to the draft in order (a failing one is rejected alone), and every
+  // caller resolves only after the write that contains its change has completed.
+  type Apply<T> = (document: StoreDocument) => { document: StoreDocument, value: T, changes: ChangeSet }
+  interface Pending { apply: Apply<unknown>, resolve (mutation: Mutation<unknown>): void, reject (err: unknown): void }
+  let queue: Pending[] = []
+  let writing: Promise<void> | null = null
+
+  function enqueue<T> (apply: Apply<T>): Promise<Mutation<T>> {
+    return new Promise((resolve, reject) => {
+      queue.push({ apply, resolve: resolve as Pending['resolve'], reject })
+      writing ??= drain()
+    })
+  }
+
+  async function drain () {
+    while (queue.length > 0) {
+      const batch = queue
+      queue = []
+      let draft = committed
+      const applied: Array<{ pending: Pending, value: unknown, changes: ChangeSet }> = []
+      for (const pending of batch) {
+        try {
+          const result = pending.apply(draft)
+          draft = result.document
+          applied.push({ pending, value: result.value, changes: result.changes })
+        } catch (err) {
+          pending.reject(err)
+        }
+      }
+      if (applied.length === 0) continue
+      db.data = draft
+      try {
+        await db.write()
+      } catch (err) {
+        db.data = committed
+        log.error({ err, file }, 'could not write the data file; the change is not applied')
+        for (const { pending } of applied) pending.reject(new HttpError(500, 'Could not save the configuration'))
+        continue
+      }
+      committed = draft
+      for (const { pending, value, changes } of applied) {
+        publish(changes)
+        pending.resolve({ value, changes })
+      }
+    }
+    writing = null
+    if (fileCheckWanted) void checkFile()
+  }
+
+  function publish (changes: ChangeSet) {
+    for (const listener of listeners) {
+      try {
+        listener(changes)
+      } catch (err) {
+        log.error({ err }, 'a configuration change listener failed')
+      }
+    }
+  }
+
+  // ---- servers ----------------------------------------------------------------------
+  function completeServer (body: ServerInput, id: string, stored?: ServerConfig): ServerConfig {
+    const server = keepStoredSecrets({ ...body, id }, stored)
+    checkServerRules(server)
+    return server
+  }
+
+  function generateServerId (document: StoreDocument): { id: string, next: number } {
+    const taken = new Set(document.servers.map(server => server.id))
+    const format = (serial: number) => `server-${String(serial).padStart(3, '0')}`
+    let serial = document.nextServerId
+    while (taken.has(format(serial))) serial++
+    return { id: format(serial), next: serial + 1 }
+  }
+
+  const createServer: ConfigStore['createServer'] = (input) => {
+    const body = parseServer(input)
+    return enqueue(document => {
+      let nextServerId = document.nextServerId
+      let id = body.id
+      if (id === undefined) {
+        const generated = generateServerId(document)
+        id = generated.id
+        nextServerId = generated.next
+      } else if (document.servers.some(other => other.id === id)) {
+        throw conflict(`Server with ID '${id}' already exists`)
+      }
+      const server = completeServer(body, id)
+      return {
+        document: { ...document, nextServerId, servers: [...document.servers, server] },
+        value: server,
+        changes: { ...noChanges(), serversAdded: [server] }
+      }
+    })
+  }
+
+  const updateServer: ConfigStore['updateServer'] = (id, input, precondition) => {
+    const body = parseServer(input)
+    if (body.id !== undefined && body.id !== id) throw invalid('id', `must match the URL ('${id}')`)
+    return enqueue(document => {
+      const index = document.servers.findIndex(server => server.id === id)
+      const before = document.servers[index]
+      if (before === undefined) throw serverNotFound(id)
+      checkPrecondition(precondition, before, 'Server')
+      const after = completeServer(body, id, before)
+      const servers = document.servers.with(index, after)
+      return { document: { ...document, servers }, value: after, changes: { ...noChanges(), serversUpdated: [{ before, after }] } }
+    })
+  }
+
+  const deleteServer: ConfigStore['deleteServer'] = (id, precondition) => enqueue(document => {
+    const removed = document.servers.find(server => server.id === id)
+    if (removed === undefined) throw serverNotFound(id)
+    checkPrecondition(precondition, removed, 'Server')
+    let groupsTouched = false
+    const groups = document.groups.map(group => {
+      if (!group.serverIds.includes(id)) return group
+      groupsTouched = true
+      return { ...group, serverIds: group.serverIds.filter(serverId => serverId !== id) }
+    })
+    return {
+      document: { ...document, servers: document.servers.filter(server => server !== removed), groups },
+      value: { deletedId: id },
+      changes: { ...noChanges(), serversRemoved: [removed], groups: groupsTouched ? sortGroups(groups) : null }
+    }
+  })
+
+  // ---- groups -----------------------------------------------------------------------
+  const groupsChanged = (document: StoreDocument, groups: GroupConfig[]) => ({
+    document: { ...document, groups },
+    changes: { ...noChanges(), groups: sortGroups(groups) }
+  })
+
+  const createGroup: ConfigStore['createGroup'] = (input) => {
+    const body = parseGroup(input)
+    return enqueue(document => {
+      const lastOrder = Math.max(0, ...document.groups.map(group => group.order))
+      const group: GroupConfig = {
+        id: `group-${document.nextGroupId}`,
+        name: body.name,
+        order: body.order ?? Math.min(lastOrder + 1, 1000),
+        serverIds: body.serverIds,
+        rowNumber: body.rowNumber ?? 1,
+        rowOrder: body.rowOrder ?? 1
+      }
+      checkGroupRules(group, document)
+      const result = groupsChanged({ ...document, nextGroupId: document.nextGroupId + 1 }, [...document.groups, group])
+      return { ...result, value: group }
+    })
+  }
+
+  const updateGroup: ConfigStore['updateGroup'] = (id, input, precondition) => {
+    const body = parseGroup(input)
+    if (body.id !== undefined && body.id !== id) throw invalid('id', `must match the URL ('${id}')`)
+    return enqueue(document => {
+      const index = document.groups.findIndex(group => group.id === id)
+      const before = document.groups[index]
+      if (before === undefined) throw groupNotFound(id)
+      checkPrecondition(precondition, before, 'Group')
+      const group: GroupConfig = {
+        id,
+        name: body.name,
+        order: body.order ?? before.order,
+        serverIds: body.serverIds,
+        rowNumber: body.rowNumber ?? before.rowNumber,
+        rowOrder: body.rowOrder ?? before.rowOrder
+      }
+      checkGroupRules(group, document)
+      return { ...groupsChanged(document, document.groups.with(index, group)), value: group }
+    })
+  }
+
+  const deleteGroup: ConfigStore['deleteGroup'] = (id, options = {}) => enqueue(document => {
+    const removed = document.groups.find(group => group.id === id)
+    if (removed === undefined) throw groupNotFound(id)
+    checkPrecondition(options, removed, 'Group')
+    let groups = document.groups.filter(group => group !== removed)
+    const target = options.reassign === 'default' ? sortGroups(groups)[0] : undefined
+    if (target !== undefined) {
+      const moved = removed.serverIds.filter(serverId => !target.serverIds.includes(serverId))
+      groups = groups.map(group => (group === target ? { ...group, serverIds: [...group.serverIds, ...moved] } : group))
+    }
+    return { ...groupsChanged(document, groups), value: { deletedId: id, reassignedServers: [...removed.serverIds] } }
+  })
+
+  // ---- whole document -----------------------------------------------------------------
+  function diff (before: StoreDocument, after: StoreDocument): ChangeSet {
+    const changes = noChanges()
+    const old = new Map(before.servers.map(server => [server.id, server]))
+    for (const server of after.servers) {
+      const previous = old.get(server.id)
+      if (previous === undefined) changes.serversAdded.push(server)
+      else if (!sameJson(previous, server)) changes.serversUpdated.push({ before: previous, after: server })
+      old.delete(server.id)
+    }
+    changes.serversRemoved.push(...old.values())
+    if (!sameJson(sortGroups(before.groups), sortGroups(after.groups))) changes.groups = sortGroups(after.groups)
+    return changes
+  }
+
+  const replace: ConfigStore['replace'] = (input) => {
+    const next = checkDocument(structuredClone(input))
+    return enqueue(document => ({ document: next, value: next, changes: diff(document, next) }))
+  }
+
+  // ---- hand edits of the data file ------------------------------------------------------
+  let watcher: FSWatcher | null = null
+  let debounce: NodeJS.Timeout | null = null
+  let fileCheckWanted = false
+  let closed = false
+
+  async function checkFile () {
+    fileCheckWanted = false
+    // Our own write may be in flight: look again once it has landed.
+    if (writing !== null) { fileCheckWanted = true; return }
+    let text: string | null
+    try {
+      text = await adapter.readText()
+    } catch (err) {
+      health = { ok: false, error: `cannot read ${file}: ${(err as Error).message}` }
+      log.error({ err, file }, 'cannot read the data file back')
+      return
+    }
+    if (closed || writing !== null) { fileCheckWanted = writing !== null; return }
+    if (text !== null && contentHash(text) === adapter.lastWrittenHash) return
+    if (text === null) {
+      log.warn({ file }, 'the data file was removed by hand; writing the current configuration back')
+      void enqueue(document => ({ document, value: null, changes: noChanges() }))
+      return
+    }
+    try {
+      const edited = JSON.parse(text) as unknown
+      const { changes } = await replace(edited)
+      health = { ok: true }
+      log.info({ file, added: changes.serversAdded.length, updated: changes.serversUpdated.length, removed: changes.serversRemoved.length, groupsChanged: changes.groups !== null }, 'applied a hand edit of the data file')
+    } catch (err) {
+      const reason = err instanceof SyntaxError ? `invalid JSON: ${err.message}` : (err as Error).message
+      health = { ok: false, error: `hand edit of ${file} rejected, last good configuration kept: ${reason}` }
+      log.error({ file, reason }, 'rejected a hand edit of the data file; keeping the last good configuration')
+    }
+  }
+
+  if (options.watchFile !== false) {
+    const name = basename(file)
+    watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
+      if (changed !== null && changed !== name) return
+      if (debounce) clearTimeout(debounce)
+      debounce = setTimeout(() => { debounce = null; void checkFile() }, options.watchDebounceMs ?? 100)
+    })
+    watcher.on('error', err => log.error({ err, file }, 'watching the data file failed; hand edits will not be picked up'))
+  }
+
+  return {
+    file,
+    servers: () => committed.servers,
+    server: id => committed.servers.find(server => server.id === id),
+    groups: () => sortGroups(committed.groups),
+    group: id => committed.groups.find(group => group.id === id),
+    etag: etagOf,
+    createServer,
+    updateServer,
+    deleteServer,
+    createGroup,
+    updateGroup,
+    deleteGroup,
+    replace,
+    onChange (listener) {
+      listeners.add(listener)
+      return () => { listeners.delete(listener) }
+    },
+    health: () => health,
+    async close () {
+      closed = true
+      watcher?.close()
+      if (debounce) clearTimeout(debounce)
+      // Let every acknowledged or queued change reach the disk.
+      while (writing !== null) await writing
+      listeners.clear()
+    }
+  }
+}

@@ -1,0 +1,81 @@
+import fp from 'fastify-plugin'
+import secureJson from 'secure-json-parse'
+import type { FastifyError } from 'fastify'
+import { HttpError, ValidationError, type FieldErrors } from '../lib/errors.ts'
+import { createAjv, fieldErrors } from '../lib/validation.ts'
+
+export const BODY_LIMIT = 1048576
+
+/** Messages that say what is wrong, for the errors Fastify raises before our handlers run. */
+function describeFrameworkError (error: FastifyError, contentType: string | undefined): { message: string, fields?: FieldErrors } {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { message: `Unsupported content type '${contentType ?? '(none)'}': send application/json` }
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { message: `Request body is too large (the limit is ${BODY_LIMIT / 1048576} MiB)` }
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { message: 'Content-Length does not match the body' }
+  }
+  return { message: error.message }
+}
+
+/** JSON bodies, with parse errors that say where, and prototype-poisoning keys refused by name. */
+function parseJsonBody (_request: unknown, body: string, done: (err: Error | null, value?: unknown) => void) {
+  try {
+    done(null, secureJson.parse(body, undefined, { protoAction: 'error', constructorAction: 'error' }))
+  } catch (err) {
+    if (/forbidden (prototype|constructor) property/.test((err as Error).message)) {
+      const key = body.includes('"__proto__"') ? '__proto__' : 'constructor.prototype'
+      done(new ValidationError({ [key]: 'is a forbidden key' }))
+    } else {
+      done(new HttpError(400, `Malformed JSON body: ${(err as Error).message}`))
+    }
+  }
+}
+
+/**
+ * The API conventions of SPEC §2 for the routes of the scope it is registered in: the
+ * `{success, data | error}` envelope on every answer, readable validation messages that
+ * name the field, our own Ajv (no silent removal or coercion), JSON bodies only, and
+ * 404 "Route not found".
+ */
+export default fp(async function apiEnvelope (fastify) {
+  const ajv = createAjv()
+  fastify.setValidatorCompiler(({ schema }) => ajv.compile(schema))
+
+  fastify.removeAllContentTypeParsers()
+  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, parseJsonBody)
+
+  fastify.setNotFoundHandler((_request, reply) => {
+    reply.code(404).send({ success: false, error: 'Route not found' })
+  })
+
+  fastify.setErrorHandler((error: FastifyError, request, reply) => {
+    let fields: FieldErrors | undefined
+    let message: string
+    let status: number
+    if (error instanceof ValidationError) {
+      status = 400
+      fields = error.fields
+      message = error.message
+    } else if (error.validation) {
+      status = 400
+      fields = fieldErrors(error.validation as Parameters<typeof fieldErrors>[0])
+      message = new ValidationError(fields).message
+    } else if (error instanceof HttpError) {
+      status = error.statusCode
+      message = error.message
+    } else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      status = error.statusCode
+      ;({ message, fields } = describeFrameworkError(error, request.headers['content-type']))
+    } else {
+      status = 500
+      message = 'Internal server error'
+    }
+    if (status >= 500) request.log.error({ err: error }, 'request failed')
+    else request.log.info({ status, reason: message }, 'request refused')
+    reply.code(status).send(fields
+      ? { success: false, error: message, validationErrors: fields, data: fields }
+      : { success: false, error: message })
+  })
+}, { name: 'estatus-api-envelope', fastify: '5.x' })

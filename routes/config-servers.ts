@@ -1,0 +1,50 @@
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { PublicServerConfig } from '../schemas/config.ts'
+import { Deleted, Success, IdParams, IfMatch } from '../schemas/envelope.ts'
+import { notFound } from '../lib/errors.ts'
+import { toPublicServer } from '../lib/normalize.ts'
+
+
+/** `/api/config/servers` of SPEC §4. The body is validated by the store, which the host API shares. */
+const configServers: FastifyPluginAsyncTypebox = async function (fastify) {
+  const store = fastify.configStore
+
+  fastify.get('/api/config/servers', {
+    schema: { response: { 200: Success(Type.Array(PublicServerConfig)) } }
+  }, async () => ({ success: true as const, data: store.servers().map(toPublicServer) }))
+
+  fastify.get('/api/config/servers/:id', {
+    schema: { params: IdParams, response: { 200: Success(PublicServerConfig) } }
+  }, async (request, reply) => {
+    const server = store.server(request.params.id)
+    if (server === undefined) throw notFound(`Server with ID '${request.params.id}' not found`)
+    reply.header('etag', store.etag(server))
+    return { success: true as const, data: toPublicServer(server) }
+  })
+
+  fastify.post('/api/config/servers', {
+    schema: { response: { 201: Success(PublicServerConfig) } }
+  }, async (request, reply) => {
+    const { value } = await store.createServer(request.body)
+    reply.code(201).header('etag', store.etag(value))
+    return { success: true as const, data: toPublicServer(value) }
+  })
+
+  fastify.put('/api/config/servers/:id', {
+    schema: { params: IdParams, headers: IfMatch, response: { 200: Success(PublicServerConfig) } }
+  }, async (request, reply) => {
+    const { value } = await store.updateServer(request.params.id, request.body, { ifMatch: request.headers['if-match'] })
+    reply.header('etag', store.etag(value))
+    return { success: true as const, data: toPublicServer(value) }
+  })
+
+  fastify.delete('/api/config/servers/:id', {
+    schema: { params: IdParams, headers: IfMatch, response: { 200: Success(Deleted) } }
+  }, async (request) => {
+    const { value } = await store.deleteServer(request.params.id, { ifMatch: request.headers['if-match'] })
+    return { success: true as const, data: value }
+  })
+}
+
+export default configServers

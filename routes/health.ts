@@ -1,0 +1,30 @@
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+
+const Check = Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) })
+
+const HealthReport = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+  timestamp: Type.String(),
+  uptime: Type.Number({ description: 'seconds since the process started' }),
+  serverCount: Type.Integer(),
+  onlineCount: Type.Integer(),
+  checks: Type.Object({ store: Check })
+})
+
+/** `GET /health` (not enveloped): still 200 when degraded, so dashboards can show why. */
+const health: FastifyPluginAsyncTypebox = async function (fastify) {
+  fastify.get('/health', { schema: { response: { 200: HealthReport } } }, async () => {
+    const checks = { store: fastify.configStore.health() }
+    return {
+      status: Object.values(checks).every(check => check.ok) ? 'ok' as const : 'degraded' as const,
+      timestamp: new Date().toISOString(),
+      uptime: Math.round(process.uptime()),
+      serverCount: fastify.configStore.servers().length,
+      onlineCount: 0,
+      checks
+    }
+  })
+}
+
+export default health

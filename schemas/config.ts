@@ -1,0 +1,139 @@
+import { Type, type Static, type SchemaOptions } from '@sinclair/typebox'
+
+/** A string enum as a plain JSON-schema `enum`, so a bad value gets one readable error. */
+function StringEnum<const T extends readonly string[]> (values: T, options: SchemaOptions = {}) {
+  return Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] })
+}
+
+/** The mask that replaces every secret sent to a client (SPEC §3.4). */
+export const SECRET_MASK = '********'
+
+const octet = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
+export const IPV4_PATTERN = `^(${octet}\\.){3}${octet}$`
+
+// `errorMessage` is read by schemas/errors.ts in place of the generic keyword message.
+const ServerName = Type.String({ minLength: 1, maxLength: 50 })
+const Ipv4 = Type.String({ pattern: IPV4_PATTERN, errorMessage: 'Invalid IPv4 address' })
+const ProbeTarget = Type.String({
+  minLength: 1,
+  maxLength: 253,
+  // A hostname, an IPv4 or an IPv6 literal; never an option for a probe program.
+  pattern: '^(?!-)[A-Za-z0-9._:%-]+$',
+  errorMessage: 'must be a hostname or IP address (letters, digits, ".", "-", ":"), not starting with "-"'
+})
+const Threshold = Type.Integer({ minimum: 1, maximum: 10 })
+export const ServerId = Type.String({
+  pattern: '^[A-Za-z0-9._-]{1,64}$',
+  errorMessage: 'must be 1-64 characters of letters, digits, ".", "_" or "-"'
+})
+
+export const SnmpDisk = Type.Object({
+  index: Type.Integer({ minimum: 0, maximum: 2147483647 }),
+  name: Type.Optional(Type.String({ maxLength: 50 }))
+}, { additionalProperties: false })
+
+export const SnmpConfig = Type.Object({
+  enabled: Type.Boolean(),
+  community: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  disks: Type.Array(SnmpDisk, { maxItems: 16, default: [] })
+}, { additionalProperties: false })
+export type SnmpConfig = Static<typeof SnmpConfig>
+
+export const NetappLun = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 100 }),
+  path: Type.String({ minLength: 2, maxLength: 255, pattern: '^/', errorMessage: 'must be a LUN path starting with "/"' })
+}, { additionalProperties: false })
+
+export const NetappConfig = Type.Object({
+  enabled: Type.Boolean(),
+  apiType: StringEnum(['rest', 'zapi'] as const, { default: 'rest' }),
+  username: Type.Optional(Type.String({ maxLength: 128 })),
+  password: Type.Optional(Type.String({ maxLength: 256 })),
+  luns: Type.Array(NetappLun, { maxItems: 16, default: [] }),
+  verifyTls: Type.Optional(Type.Boolean())
+}, { additionalProperties: false })
+export type NetappConfig = Static<typeof NetappConfig>
+
+const serverFields = {
+  name: ServerName,
+  ip: Ipv4,
+  dnsAddress: ProbeTarget,
+  consecutiveSuccesses: Type.Optional(Threshold),
+  consecutiveFailures: Type.Optional(Threshold),
+  snmp: Type.Optional(SnmpConfig),
+  netapp: Type.Optional(NetappConfig)
+}
+
+/** A server as a client sends it, after the aliases of SPEC §3.3 are normalised. */
+export const ServerInput = Type.Object({
+  id: Type.Optional(ServerId),
+  ...serverFields
+}, { additionalProperties: false })
+export type ServerInput = Static<typeof ServerInput>
+
+/** A server as stored in the data file (secrets in clear). */
+export const ServerConfig = Type.Object({
+  id: ServerId,
+  ...serverFields
+}, { additionalProperties: false })
+export type ServerConfig = Static<typeof ServerConfig>
+
+/** A server as sent to clients: secrets masked, plus the compat mirrors of SPEC §3.4. */
+export const PublicServerConfig = Type.Object({
+  id: ServerId,
+  ...serverFields,
+  dns: Type.String(),
+  snmpConfig: Type.Optional(Type.Object({
+    enabled: Type.Boolean(),
+    community: Type.Optional(Type.String()),
+    storageIndexes: Type.Array(Type.Integer()),
+    diskNames: Type.Array(Type.String())
+  }))
+}, { additionalProperties: false })
+export type PublicServerConfig = Static<typeof PublicServerConfig>
+
+export const GROUP_NAME_PATTERN = "^[\\p{L}\\p{N} _.()\\[\\]{}&,'#:!?/-]+$"
+const RowIndex = Type.Integer({ minimum: 1, maximum: 100 })
+const GroupOrder = Type.Integer({ minimum: 1, maximum: 1000 })
+
+const groupFields = {
+  name: Type.String({
+    minLength: 1,
+    maxLength: 50,
+    pattern: GROUP_NAME_PATTERN,
+    errorMessage: "may contain only letters, digits, spaces and -_.()[]{}&,'#:!?/"
+  }),
+  order: Type.Optional(GroupOrder),
+  serverIds: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { uniqueItems: true, maxItems: 10000, default: [] }),
+  rowNumber: Type.Optional(RowIndex),
+  rowOrder: Type.Optional(RowIndex)
+}
+
+/** A group as a client sends it, after legacy `row`/`position` are migrated. */
+export const GroupInput = Type.Object({
+  id: Type.Optional(Type.String({ maxLength: 64 })),
+  ...groupFields
+}, { additionalProperties: false })
+export type GroupInput = Static<typeof GroupInput>
+
+export const GroupConfig = Type.Object({
+  id: Type.String(),
+  ...groupFields,
+  order: GroupOrder,
+  rowNumber: RowIndex,
+  rowOrder: RowIndex
+}, { additionalProperties: false })
+export type GroupConfig = Static<typeof GroupConfig>
+
+/** The one document of SPEC §3.1. */
+export const StoreDocument = Type.Object({
+  version: Type.Literal(1),
+  nextServerId: Type.Integer({ minimum: 1 }),
+  nextGroupId: Type.Integer({ minimum: 1 }),
+  servers: Type.Array(ServerConfig),
+  groups: Type.Array(GroupConfig)
+}, { additionalProperties: false })
+export type StoreDocument = Static<typeof StoreDocument>
+
+export const ReassignMode = StringEnum(['unassign', 'default'] as const)
+export type ReassignMode = Static<typeof ReassignMode>

@@ -1,0 +1,55 @@
+// The standalone server: `npm start`. Settings come from the environment (SPEC §1).
+import Fastify from 'fastify'
+import { parseArgs } from 'node:util'
+import estatus from './app.ts'
+import { optionsFromEnv } from './lib/options.ts'
+
+const { values: args } = parseArgs({
+  options: { 'import-servers': { type: 'string' }, 'import-layout': { type: 'string' } }
+})
+
+let env: ReturnType<typeof optionsFromEnv>
+try {
+  env = optionsFromEnv(process.env)
+} catch (err) {
+  console.error((err as Error).message)
+  process.exit(2)
+}
+const { port, host, logLevel, ...options } = env
+const importFrom = args['import-servers'] || args['import-layout']
+  ? { servers: args['import-servers'], layout: args['import-layout'] }
+  : undefined
+
+const app = Fastify({
+  logger: {
+    level: logLevel,
+    redact: ['req.headers.authorization', 'req.headers.cookie']
+  },
+  // The browser app's long-lived event streams must not keep a shutdown waiting.
+  forceCloseConnections: true
+})
+
+await app.register(estatus, { ...options, importFrom })
+
+let closing = false
+async function shutdown (signal: string) {
+  if (closing) return
+  closing = true
+  app.log.info({ signal }, 'shutting down')
+  try {
+    await app.close()
+    process.exit(0)
+  } catch (err) {
+    app.log.error({ err }, 'shutdown failed')
+    process.exit(1)
+  }
+}
+process.on('SIGINT', shutdown)
+process.on('SIGTERM', shutdown)
+
+try {
+  await app.listen({ port, host })
+} catch (err) {
+  app.log.error({ err }, 'could not start')
+  process.exit(1)
+}
