@@ -120,7 +120,9 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
   function enqueue<T> (apply: Apply<T>): Promise<Mutation<T>> {
     return new Promise((resolve, reject) => {
       queue.push({ apply, resolve: resolve as Pending['resolve'], reject })
-      writing ??= drain()
+      // Started on a later tick: mutations of the same tick share the write, and `writing`
+      // is set before drain() can clear it.
+      writing ??= Promise.resolve().then(drain)
     })
   }
 

@@ -113,7 +113,7 @@ export function parseFpingLine (line: string): FpingLine | null {
   if (sep <= 0) return null
   const address = line.slice(0, sep).trim()
   const rest = line.slice(sep + 3).trim()
-  if (address === '' || rest[0] !== '[') return null
+  if (address === '' || /\s/.test(address) || rest[0] !== '[') return null
   let m = REPLY_RE.exec(rest)
   if (m !== null) {
     const rttMs = Number(m[2])

@@ -1,0 +1,149 @@
+/**
+ * SNMP disk-probe bench: 100 concurrent targets (100 sessions, 2–4 disks each) against
+ * one local Net-SNMP `snmpd`, 10 rounds; wall time and this process's CPU time
+ * (process.cpuUsage) per round, plus the agent's CPU time for reference.
+ *
+ *   node --import tsx bench/snmp.ts
+ *
+ * Starts its own snmpd on 127.0.0.1 (random UDP port, temp config) unless
+ * SNMP_BENCH_PORT and SNMP_BENCH_COMMUNITY name a running agent on 127.0.0.1.
+ * Env: SNMP_BENCH_TARGETS (100), SNMP_BENCH_ROUNDS (10), SNMP_BENCH_TIMEOUT_MS (5000).
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { createSocket } from 'node:dgram'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { tmpdir, cpus } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { promisify } from 'node:util'
+import { performance } from 'node:perf_hooks'
+import { readSnmpDisks, type SnmpDiskTarget } from '../probes/snmp-disks.ts'
+
+const execFileP = promisify(execFile)
+const TARGETS = Number(process.env.SNMP_BENCH_TARGETS ?? 100)
+const ROUNDS = Number(process.env.SNMP_BENCH_ROUNDS ?? 10)
+const TIMEOUT_MS = Number(process.env.SNMP_BENCH_TIMEOUT_MS ?? 5000)
+const HOST = '127.0.0.1'
+
+interface Agent { port: number, community: string, pid?: number, env: NodeJS.ProcessEnv, stop: () => Promise<void> }
+
+async function freeUdpPort (): Promise<number> {
+  const s = createSocket('udp4')
+  await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(0, HOST, () => resolve()) })
+  const port = s.address().port
+  await new Promise<void>(resolve => s.close(() => resolve()))
+  return port
+}
+
+async function startSnmpd (): Promise<Agent> {
+  const dir = await mkdtemp(join(tmpdir(), 'snmpd-bench-'))
+  const env = { ...process.env, SNMP_PERSISTENT_DIR: join(dir, 'persist'), MIBS: '', MIBDIRS: join(dir, 'no-mibs') }
+  const port = await freeUdpPort()
+  const community = 'b' + randomBytes(6).toString('hex')
+  const conf = join(dir, 'snmpd.conf')
+  await writeFile(conf, `agentAddress udp:${HOST}:${port}\nrocommunity ${community} ${HOST}\n`)
+  const proc: ChildProcess = spawn('snmpd', ['-f', '-Lo', '-C', '-c', conf, '-p', join(dir, 'snmpd.pid')], { env, stdio: 'ignore' })
+  let exited = false
+  const exit = new Promise<void>(resolve => proc.once('exit', () => { exited = true; resolve() }))
+  proc.once('error', (err) => { console.error(`cannot start snmpd: ${err.message}`) })
+  const stop = async (): Promise<void> => {
+    if (!exited) { proc.kill('SIGTERM'); await Promise.race([exit, new Promise(resolve => setTimeout(resolve, 3000))]) }
+    if (!exited) { proc.kill('SIGKILL'); await exit }
+    await rm(dir, { recursive: true, force: true })
+  }
+  const deadline = Date.now() + 8000
+  while (!exited && Date.now() < deadline) {
+    try {
+      await execFileP('snmpget', ['-v2c', '-c', community, '-t', '0.5', '-r', '0', `${HOST}:${port}`, '1.3.6.1.2.1.1.3.0'], { env })
+      return { port, community, pid: proc.pid, env, stop }
+    } catch { await new Promise(resolve => setTimeout(resolve, 100)) }
+  }
+  await stop()
+  throw new Error(`snmpd did not start on udp ${HOST}:${port}`)
+}
+
+/** utime + stime of a process in ms, from /proc/<pid>/stat (clock ticks, 100 Hz on Linux). */
+function procCpuMs (pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10 // fields 14, 15 of the full line
+  } catch {
+    return undefined
+  }
+}
+
+async function storageIndexes (agent: Agent): Promise<number[]> {
+  const { stdout } = await execFileP('snmpwalk', ['-v2c', '-c', agent.community, '-On', '-Oq', '-t', '1', `${HOST}:${agent.port}`, '1.3.6.1.2.1.25.2.3.1.1'], { env: agent.env })
+  return stdout.split('\n').filter(l => l !== '').map(l => Number(l.split(' ')[1]))
+}
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+const pad = (v: string | number, n: number): string => String(v).padStart(n)
+
+async function main (): Promise<void> {
+  const external = process.env.SNMP_BENCH_PORT !== undefined && process.env.SNMP_BENCH_COMMUNITY !== undefined
+  const agent: Agent = external
+    ? { port: Number(process.env.SNMP_BENCH_PORT), community: process.env.SNMP_BENCH_COMMUNITY!, env: { ...process.env, MIBS: '' }, stop: async () => {} }
+    : await startSnmpd()
+  try {
+    const indexes = await storageIndexes(agent)
+    if (indexes.length < 4) throw new Error(`the agent lists only ${indexes.length} storage rows`)
+    // Target i gets 2–4 distinct indexes, deterministically spread over the table.
+    const targets: SnmpDiskTarget[] = Array.from({ length: TARGETS }, (_, i) => {
+      const n = 2 + (i % 3)
+      const disks = Array.from({ length: n }, (_, j) => ({ index: indexes[(i * 7 + j * 3) % indexes.length]!, name: `t${i}d${j}` }))
+      const unique = disks.filter((d, k) => disks.findIndex(e => e.index === d.index) === k)
+      return { host: HOST, port: agent.port, community: agent.community, timeoutMs: TIMEOUT_MS, disks: unique }
+    })
+    const diskCount = targets.reduce((a, t) => a + t.disks.length, 0)
+    console.log(`SNMP bench: ${TARGETS} concurrent targets (${diskCount} disks, ${Math.min(...targets.map(t => t.disks.length))}–${Math.max(...targets.map(t => t.disks.length))} per target) × ${ROUNDS} rounds`)
+    console.log(`agent: Net-SNMP snmpd on udp ${HOST}:${agent.port}, ${indexes.length} hrStorage rows; node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})`)
+    console.log('')
+    console.log('round | wall ms | cpu ms (user+sys) | cpu/wall | disks ok | failed | snmpd cpu ms')
+    console.log('------+---------+-------------------+----------+----------+--------+-------------')
+    const walls: number[] = []
+    const cpuTimes: number[] = []
+    const agentCpuStart = procCpuMs(agent.pid)
+    for (let round = 1; round <= ROUNDS; round++) {
+      const agentCpu0 = procCpuMs(agent.pid)
+      const cpu0 = process.cpuUsage()
+      const t0 = performance.now()
+      const results = await Promise.all(targets.map(async t => await readSnmpDisks(t)))
+      const wall = performance.now() - t0
+      const cpu = process.cpuUsage(cpu0)
+      const agentCpu1 = procCpuMs(agent.pid)
+      const cpuMs = (cpu.user + cpu.system) / 1000
+      const flat = results.flat()
+      const ok = flat.filter(r => r.ok).length
+      walls.push(wall)
+      cpuTimes.push(cpuMs)
+      const agentCpu = agentCpu0 !== undefined && agentCpu1 !== undefined ? String(agentCpu1 - agentCpu0) : 'n/a'
+      console.log(`${pad(round, 5)} | ${pad(wall.toFixed(1), 7)} | ${pad(`${cpuMs.toFixed(1)} (${(cpu.user / 1000).toFixed(1)}+${(cpu.system / 1000).toFixed(1)})`, 17)} | ${pad((cpuMs / wall * 100).toFixed(0) + ' %', 8)} | ${pad(ok, 8)} | ${pad(flat.length - ok, 6)} | ${pad(agentCpu, 12)}`)
+      if (flat.length - ok > 0) {
+        const firstError = flat.find(r => !r.ok)
+        if (firstError !== undefined && !firstError.ok) console.log(`      first error: ${firstError.error}`)
+      }
+    }
+    console.log('')
+    console.log(`wall ms: median ${median(walls).toFixed(1)}, min ${Math.min(...walls).toFixed(1)}, max ${Math.max(...walls).toFixed(1)}; ` +
+      `cpu ms: median ${median(cpuTimes).toFixed(1)}, min ${Math.min(...cpuTimes).toFixed(1)}, max ${Math.max(...cpuTimes).toFixed(1)} ` +
+      `(${(median(cpuTimes) / TARGETS).toFixed(2)} ms per target, ${(median(cpuTimes) / diskCount).toFixed(3)} ms per disk)`)
+    const agentCpuEnd = procCpuMs(agent.pid)
+    if (agentCpuStart !== undefined && agentCpuEnd !== undefined) {
+      console.log(`snmpd cpu ms over all ${ROUNDS} rounds: ${agentCpuEnd - agentCpuStart} (10 ms clock-tick resolution per round)`)
+    }
+    console.log('cpu ms is process.cpuUsage() (all threads of this process: main, GC, libuv), so it can exceed wall time')
+  } finally {
+    await agent.stop()
+  }
+}
+
+await main()

@@ -1,0 +1,346 @@
+// Tests of probes/fping.ts against the real fping binary.
+// Network traffic: only 127.0.0.0/8 (and ::1), and two network namespaces created here
+// and joined by a veth pair that exists nowhere else (nothing can leave the machine).
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { createPinger, effectivePingTimeout, parseFpingLine, shardCapacity, type PingResult } from '../probes/fping.ts'
+
+const run = promisify(execFile)
+const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+
+function which (cmd: string): string | null {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {
+    const p = join(dir, cmd)
+    try { accessSync(p, constants.X_OK); return p } catch { /* next */ }
+  }
+  return null
+}
+
+const FPING = which('fping')
+
+interface Child { pid: number, argv: string[], targets: string[] }
+
+/** fping processes that are children of this test process (their targets follow `--`). */
+function fpingChildren (): Child[] {
+  const out: Child[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(fields[1]) !== process.pid || fields[0] === 'Z') continue
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter((a) => a !== '')
+      if (!argv.some((a) => a.endsWith('fping'))) continue
+      const dd = argv.indexOf('--')
+      out.push({ pid: Number(name), argv, targets: dd >= 0 ? argv.slice(dd + 1) : [] })
+    } catch { /* gone meanwhile */ }
+  }
+  return out
+}
+
+async function waitFor (cond: () => boolean, timeoutMs: number, stepMs = 50): Promise<boolean> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    if (cond()) return true
+    if (Date.now() > end) return false
+    await sleep(stepMs)
+  }
+}
+
+function collector () {
+  const results: PingResult[] = []
+  return {
+    results,
+    onResult: (r: PingResult) => { results.push(r) },
+    of: (address: string) => results.filter((r) => r.address === address)
+  }
+}
+
+function testLog () {
+  const lines: Array<{ level: string, args: any[] }> = []
+  const at = (level: string) => (...args: any[]) => { lines.push({ level, args }) }
+  return {
+    lines,
+    log: { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') },
+    text: (level: string) => lines.filter((l) => l.level === level).map((l) => l.args.map((a) => typeof a === 'string' ? a : JSON.stringify(a)).join(' '))
+  }
+}
+
+function range (prefix: string, from: number, to: number): string[] {
+  const out: string[] = []
+  for (let i = from; i <= to; i++) out.push(`${prefix}${i}`)
+  return out
+}
+
+t.test('parseFpingLine', async (t) => {
+  t.same(parseFpingLine('127.0.0.1   : [0], 64 bytes, 0.025 ms (0.025 avg, 0% loss)'),
+    { address: '127.0.0.1', seq: 0, alive: true, rttMs: 0.025 }, 'padded name, 3 decimals')
+  t.same(parseFpingLine('10.0.0.2 : [12], 64 bytes, 1.25 ms (1.30 avg, 0% loss)'), { address: '10.0.0.2', seq: 12, alive: true, rttMs: 1.25 })
+  t.same(parseFpingLine('10.0.0.2 : [13], 64 bytes, 50.6 ms (12.8 avg, 50% loss)'), { address: '10.0.0.2', seq: 13, alive: true, rttMs: 50.6 })
+  t.same(parseFpingLine('10.0.0.2 : [14], 64 bytes, 1234 ms (12.8 avg, 150% return)'), { address: '10.0.0.2', seq: 14, alive: true, rttMs: 1234 })
+  t.same(parseFpingLine('10.0.0.9 : [3], timed out (NaN avg, 100% loss)'), { address: '10.0.0.9', seq: 3, alive: false })
+  t.same(parseFpingLine('::1         : [7], 64 bytes, 0.1 ms (0.1 avg, 0% loss)'), { address: '::1', seq: 7, alive: true, rttMs: 0.1 })
+  for (const junk of ['', 'garbage', '10.0.0.9 : xmt/rcv/%loss = 3/0/100%', 'ICMP Host Unreachable from 10.0.0.1 for ICMP Echo sent to 10.0.0.9',
+    '10.0.0.9 : duplicate for [3], 64 bytes, 0.1 ms', '[1795879288.20766] 127.0.0.1 : [0], 64 bytes, 0.031 ms (0.031 avg, 0% loss)',
+    '10.0.0.9 : [x], timed out', '10.0.0.9 : [1], 64 bytes, abc ms']) {
+    t.equal(parseFpingLine(junk), null, `ignored: ${JSON.stringify(junk)}`)
+  }
+})
+
+t.test('effective timeout and shard size', async (t) => {
+  t.equal(effectivePingTimeout(1000, 5000), 1000, 'capped to the interval')
+  t.equal(effectivePingTimeout(1000, 300), 300)
+  t.equal(effectivePingTimeout(60_000, 5000), 5000, 'not capped at 2000: fping accepts any -t in loop mode')
+  t.equal(effectivePingTimeout(60_000, 30_000), 10_000, 'fping matches no reply older than 10 s')
+  t.equal(effectivePingTimeout(1, 5000), 10, 'period at least 10 ms')
+  t.equal(shardCapacity(1000), 800, '1000 ms / -i 1 ms x 0.8')
+  t.equal(shardCapacity(200), 160)
+  t.equal(shardCapacity(60_000), 1000, 'bounded command line')
+})
+
+t.test('real fping', { skip: FPING === null ? 'fping is not installed (Debian package fping)' : false }, async (t) => {
+  t.test('loopback targets answer about once per interval, all from one fping process', async (t) => {
+    const c = collector()
+    const { log } = testLog()
+    const interval = 200
+    const p = createPinger({ intervalMs: interval, timeoutMs: 1000, log, onResult: c.onResult })
+    t.teardown(async () => await p.close())
+    const targets = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4']
+    if (existsSync('/proc/net/if_inet6') && readFileSync('/proc/net/if_inet6', 'utf8').includes(' lo')) targets.push('::1')
+    p.setTargets(targets)
+    t.ok(await waitFor(() => targets.every((a) => c.of(a).length > 0), 5000), 'every target answers')
+    const base = new Map(targets.map((a) => [a, c.of(a).length]))
+    const t0 = Date.now()
+    await sleep(3000)
+    const elapsed = Date.now() - t0
+    const expected = elapsed / interval
+    for (const a of targets) {
+      const rs = c.of(a).slice(base.get(a))
+      t.ok(rs.length >= expected * 0.6 && rs.length <= expected * 1.25 + 1,
+        `${a}: ${rs.length} results in ${elapsed} ms (ideal ${expected.toFixed(1)})`)
+      t.ok(rs.every((r) => r.alive && typeof r.rttMs === 'number' && r.rttMs >= 0 && r.rttMs < interval), `${a}: alive with an RTT`)
+      t.ok(rs.every((r) => r.at >= t0 - 100 && r.at <= Date.now()), `${a}: at is the epoch ms of the result`)
+    }
+    const kids = fpingChildren()
+    t.equal(kids.length, 1, 'one fping process probes all targets')
+    t.same([...kids[0]?.targets ?? []].sort(), [...targets].sort(), 'with exactly the targets as arguments')
+    t.ok(kids[0]?.argv.includes('-l'), 'in loop mode')
+    await p.close()
+    await p.close()
+    t.same(fpingChildren(), [], 'close() (twice) leaves no fping process')
+    const n = c.results.length
+    await sleep(500)
+    t.equal(c.results.length, n, 'no result after close()')
+  })
+
+  t.test('setTargets applies a delta: removed targets stop, untouched shards keep running', async (t) => {
+    const c = collector()
+    const { log } = testLog()
+    const interval = 200
+    const cap = shardCapacity(interval) // 160
+    const p = createPinger({ intervalMs: interval, timeoutMs: interval, log, onResult: c.onResult })
+    t.teardown(async () => await p.close())
+    const targets = range('127.0.1.', 1, cap + 20) // two shards: 160 + 20
+    p.setTargets(targets)
+    t.ok(await waitFor(() => targets.every((a) => c.of(a).length >= 2), 8000), 'all targets answer')
+    let kids = fpingChildren()
+    t.equal(kids.length, 2, `two shards of at most ${cap}`)
+    const X = '127.0.1.1'
+    const Y = '127.0.1.2' // shares X's shard and stays
+    const shardA = kids.find((k) => k.targets.includes(X))
+    const shardB = kids.find((k) => !k.targets.includes(X))
+    if (shardA === undefined || shardB === undefined) { t.fail('shards not found'); return }
+
+    // remove X
+    const kept = targets.filter((a) => a !== X)
+    const tRestart = Date.now()
+    p.setTargets(kept)
+    const xCount = c.of(X).length
+    t.ok(await waitFor(() => fpingChildren().every((k) => !k.targets.includes(X)), 3000), 'no fping process has the removed target any more')
+    kids = fpingChildren()
+    t.equal(kids.length, 2, 'still two processes')
+    const b2 = kids.find((k) => k.pid === shardB.pid)
+    t.ok(b2, 'the untouched shard kept its pid (not restarted)')
+    t.same(b2?.targets, shardB.targets, '… and its targets')
+    const a2 = kids.find((k) => k.pid !== shardB.pid)
+    t.not(a2?.pid, shardA.pid, 'the changed shard runs in a new process')
+    t.same(a2?.targets, shardA.targets.filter((a) => a !== X), '… with the kept targets')
+    await sleep(1500)
+    t.equal(c.of(X).length, xCount, 'no result for the removed target after setTargets')
+    // Y (kept, restarted shard) must not miss a round: no gap of two periods
+    const ys = c.of(Y).filter((r) => r.at >= tRestart - 1000).map((r) => r.at)
+    let maxGap = 0
+    for (let i = 1; i < ys.length; i++) maxGap = Math.max(maxGap, ys[i]! - ys[i - 1]!)
+    t.ok(ys.some((at) => at > tRestart + 500), 'kept target of the restarted shard goes on answering')
+    t.ok(maxGap < 2 * interval - 10, `kept target missed no round across the restart (largest gap ${maxGap} ms, period ${interval})`)
+
+    // add Z: it goes to the shard with room (B); A keeps its process
+    const Z = '127.0.1.250'
+    p.setTargets([...kept, Z])
+    t.ok(await waitFor(() => c.of(Z).some((r) => r.alive), 3000), 'the added target answers')
+    kids = fpingChildren()
+    t.equal(kids.length, 2)
+    t.ok(kids.some((k) => k.pid === a2?.pid), 'the shard without additions kept its pid')
+    t.ok(kids.some((k) => k.pid !== a2?.pid && k.pid !== shardB.pid && k.targets.includes(Z) && k.targets.length === 21), 'the shard with room took it')
+
+    // the same set again changes nothing
+    const pids = kids.map((k) => k.pid).sort()
+    p.setTargets([Z, ...kept].reverse())
+    await sleep(300)
+    t.same(fpingChildren().map((k) => k.pid).sort(), pids, 'an identical target set restarts nothing')
+  })
+
+  t.test('a killed fping is restarted and results resume', async (t) => {
+    const c = collector()
+    const tl = testLog()
+    const p = createPinger({ intervalMs: 200, timeoutMs: 200, log: tl.log, onResult: c.onResult })
+    t.teardown(async () => await p.close())
+    const a = '127.0.2.1'
+    p.setTargets([a, '127.0.2.2', '127.0.2.3'])
+    t.ok(await waitFor(() => c.of(a).length >= 2, 5000), 'answers')
+    for (let round = 1; round <= 2; round++) {
+      const [kid] = fpingChildren()
+      if (kid === undefined) { t.fail('no fping child'); return }
+      process.kill(kid.pid, 'SIGKILL')
+      const tKill = Date.now()
+      t.ok(await waitFor(() => fpingChildren().some((k) => k.pid !== kid.pid), 5000), `kill ${round}: a new fping process runs`)
+      t.ok(await waitFor(() => c.of(a).filter((r) => r.at > tKill + 100 && r.alive).length >= 3, 5000), `kill ${round}: results resume`)
+    }
+    const warns = tl.text('warn').filter((l) => l.includes('exited with signal SIGKILL'))
+    t.equal(warns.length, 1, 'logged once per failure streak, not per restart')
+    t.equal(p.error, null, 'a single crash is not an availability problem')
+    t.equal(fpingChildren().length, 1, 'one process, no leftovers')
+  })
+
+  t.test('invalid targets are dropped, never passed to fping', async (t) => {
+    const c = collector()
+    const tl = testLog()
+    const p = createPinger({ intervalMs: 200, timeoutMs: 200, log: tl.log, onResult: c.onResult })
+    t.teardown(async () => await p.close())
+    p.setTargets(['-h', 'foo', '', '--help', ' 127.0.0.5', '1.2.3.4.5', '127.0.0.5', 'localhost', '-f/etc/passwd'])
+    t.ok(await waitFor(() => c.of('127.0.0.5').length >= 2, 5000), 'the valid target answers')
+    const kids = fpingChildren()
+    t.equal(kids.length, 1)
+    t.same(kids[0]?.targets, ['127.0.0.5'], 'only the IP literal reaches fping')
+    t.same([...new Set(c.results.map((r) => r.address))], ['127.0.0.5'], 'results only for it')
+    t.ok(tl.text('warn').some((l) => l.includes('"-h"') && l.includes('"foo"') && l.includes('not IP literals')), 'the dropped ones are logged')
+    p.setTargets(['-h'])
+    t.ok(await waitFor(() => fpingChildren().length === 0, 3000), 'a set of only invalid targets runs nothing')
+  })
+
+  const ipPath = which('ip')
+  const netnsSkip = ipPath === null
+    ? '`ip` not found: install the Debian package iproute2'
+    : process.getuid?.() !== 0 ? 'needs root to create network namespaces (ip netns add)' : false
+  t.test('a down host (network namespaces + veth): alive, link down → not alive, up → alive; unroutable → losses', { skip: netnsSkip }, async (t) => {
+    const ip = ipPath ?? 'ip'
+    const id = randomBytes(3).toString('hex')
+    const nsA = `fpa${id}` // where fping runs
+    const nsB = `fpb${id}` // the host that goes down
+    const sub = `10.213.${randomBytes(1)[0]!}.${4 * (randomBytes(1)[0]! % 64)}`.split('.').map(Number)
+    const addrA = `${sub[0]}.${sub[1]}.${sub[2]}.${sub[3]! + 1}`
+    const addrB = `${sub[0]}.${sub[1]}.${sub[2]}.${sub[3]! + 2}`
+    const dir = mkdtempSync(join(tmpdir(), 'fping-test-'))
+    t.teardown(async () => {
+      rmSync(dir, { recursive: true, force: true })
+      for (const ns of [nsA, nsB]) await run(ip, ['netns', 'del', ns]).catch(() => {})
+    })
+    try {
+      await run(ip, ['netns', 'add', nsA])
+      await run(ip, ['netns', 'add', nsB])
+    } catch (err) {
+      t.plan(0, `skipped: cannot create network namespaces: ${(err as Error).message.trim()}`)
+      return
+    }
+    // both ends live in our namespaces: the host's own routing is untouched, nothing can leak
+    await run(ip, ['link', 'add', `va${id}`, 'netns', nsA, 'type', 'veth', 'peer', 'name', `vb${id}`, 'netns', nsB])
+    await run(ip, ['-n', nsA, 'addr', 'add', `${addrA}/30`, 'dev', `va${id}`])
+    await run(ip, ['-n', nsB, 'addr', 'add', `${addrB}/30`, 'dev', `vb${id}`])
+    for (const [ns, dev] of [[nsA, `va${id}`], [nsB, `vb${id}`], [nsA, 'lo'], [nsB, 'lo']]) await run(ip, ['-n', ns!, 'link', 'set', dev!, 'up'])
+    // fping runs inside nsA through a wrapper (`ip netns exec` execs, so the pid stays fping's)
+    const wrapper = join(dir, 'fping')
+    writeFileSync(wrapper, `#!/bin/sh\nexec ${ip} netns exec ${nsA} ${FPING ?? 'fping'} "$@"\n`, { mode: 0o755 })
+
+    const c = collector()
+    const tl = testLog()
+    const p = createPinger({ intervalMs: 200, timeoutMs: 200, fpingPath: wrapper, log: tl.log, onResult: c.onResult })
+    t.teardown(async () => await p.close()) // runs before the namespace cleanup (LIFO)
+    p.setTargets([addrB])
+    const since = (ts: number) => c.of(addrB).filter((r) => r.at > ts)
+    const lastN = (n: number, alive: boolean) => (): boolean => {
+      const rs = c.of(addrB)
+      return rs.length >= n && rs.slice(-n).every((r) => r.alive === alive)
+    }
+    t.ok(await waitFor(lastN(3, true), 8000), 'reachable host: alive')
+    t.ok(c.of(addrB).filter((r) => r.alive).every((r) => typeof r.rttMs === 'number'), 'with an RTT')
+
+    await run(ip, ['-n', nsB, 'link', 'set', `vb${id}`, 'down'])
+    let ts = Date.now()
+    t.ok(await waitFor(lastN(3, false), 8000), 'link down: not alive (fping "timed out")')
+    t.ok(since(ts).filter((r) => !r.alive).every((r) => r.rttMs === undefined), 'losses carry no RTT')
+    ts = Date.now()
+    await sleep(1500)
+    const down = since(ts)
+    t.ok(down.length >= 4 && down.length <= 10 && down.every((r) => !r.alive), `one loss per interval while down (${down.length} in 1500 ms)`)
+
+    await run(ip, ['-n', nsB, 'link', 'set', `vb${id}`, 'up'])
+    t.ok(await waitFor(lastN(3, true), 10_000), 'link up: alive again')
+
+    // a local send error (prohibit route): fping prints nothing for these echoes; the pinger
+    // must still report each one as lost
+    await run(ip, ['-n', nsA, 'route', 'add', 'prohibit', `${addrB}/32`])
+    ts = Date.now()
+    t.ok(await waitFor(lastN(3, false), 10_000), 'unroutable (send error, no fping line): reported lost')
+    await sleep(2000)
+    const rs = since(ts + 2500)
+    const window = Date.now() - (ts + 2500)
+    t.ok(rs.length >= (window / 200) * 0.5 && rs.length <= (window / 200) * 1.25 + 1,
+      `about one loss per interval (${rs.length} in ${window} ms)`)
+    await run(ip, ['-n', nsA, 'route', 'del', 'prohibit', `${addrB}/32`])
+    t.ok(await waitFor(lastN(3, true), 10_000), 'route back: alive again')
+    t.equal(p.error, null, 'no availability problem throughout')
+  })
+
+  t.test('fping found later: the pinger recovers', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'fping-test-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const path = join(dir, 'fping')
+    const c = collector()
+    const tl = testLog()
+    const avail: Array<string | null> = []
+    const p = createPinger({ intervalMs: 200, timeoutMs: 200, fpingPath: path, log: tl.log, onResult: c.onResult, onAvailability: (e) => avail.push(e) })
+    t.teardown(async () => await p.close())
+    p.setTargets(['127.0.0.6'])
+    t.ok(await waitFor(() => avail.length > 0, 3000), 'reported missing')
+    t.match(avail[0], /fping not found/)
+    symlinkSync(FPING ?? '/usr/bin/fping', path)
+    t.ok(await waitFor(() => c.of('127.0.0.6').length > 0, 15_000), 'results once fping exists (slow retry)')
+    t.same(avail, [avail[0], null], 'onAvailability(null) once it works')
+    t.equal(p.error, null)
+  })
+})
+
+t.test('missing fping binary', async (t) => {
+  const c = collector()
+  const tl = testLog()
+  const avail: Array<string | null> = []
+  const p = createPinger({
+    intervalMs: 200, timeoutMs: 200, fpingPath: '/nonexistent/fping', log: tl.log, onResult: c.onResult, onAvailability: (e) => avail.push(e)
+  })
+  t.ok(await waitFor(() => avail.length > 0, 3000), 'reported even before there are targets')
+  p.setTargets(['127.0.0.7'])
+  await sleep(1000)
+  t.equal(avail.length, 1, 'reported once')
+  t.match(avail[0], /^fping not found: .*\/nonexistent\/fping.*install the Debian package fping/, 'with a clear message')
+  t.equal(p.error, avail[0], 'error reflects it')
+  t.equal(tl.text('error').length, 1, 'logged once as an error')
+  t.equal(c.results.length, 0, 'no results (no invented losses)')
+  t.same(fpingChildren(), [], 'nothing runs')
+  const closing = p.close()
+  t.ok(await Promise.race([closing.then(() => true), sleep(3000).then(() => false)]), 'close() resolves')
+})

@@ -1,0 +1,78 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { request as undiciRequest } from 'undici'
+import estatus, { type EstatusOptions } from '../app.ts'
+
+export interface Test {
+  teardown (fn: () => unknown): void
+}
+
+export async function tempDir (t: Test, prefix = 'estatus-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export interface Answer {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  text: string
+  json: any
+}
+
+/** One HTTP request with undici; `body` objects are sent as JSON, strings/Buffers as they are. */
+export async function call (base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  const raw = body === undefined || typeof body === 'string' || Buffer.isBuffer(body)
+  const response = await undiciRequest(base + path, {
+    method: method as 'GET',
+    headers: raw ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : raw ? body as string | Buffer : JSON.stringify(body)
+  })
+  const text = await response.body.text()
+  let json: unknown
+  try { json = JSON.parse(text) } catch { json = undefined }
+  return { status: response.statusCode, headers: response.headers, text, json }
+}
+
+export interface Running {
+  app: FastifyInstance
+  url: string
+  dataFile: string
+  dir: string
+  call (method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer>
+}
+
+/** The real plugin on a real listening server on 127.0.0.1 with its data file in a temp dir. */
+export async function startApp (t: Test, options: EstatusOptions = {}, dir?: string): Promise<Running> {
+  dir ??= await tempDir(t)
+  const dataFile = options.dataFile ?? join(dir, 'estatus.json')
+  const app = Fastify({ logger: { level: process.env.TEST_LOG_LEVEL ?? 'silent' }, forceCloseConnections: true })
+  await app.register(estatus, { ...options, dataFile })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  const address = app.server.address()
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+  return { app, url, dataFile, dir, call: (method, path, body, headers) => call(url, method, path, body, headers) }
+}
+
+export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+
+/** Polls until `check` returns a truthy value, or fails after `timeoutMs`. */
+export async function waitFor<T> (check: () => T | Promise<T>, timeoutMs = 10000, what = 'condition'): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value as NonNullable<T>
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(25)
+  }
+}
+
+export const validServer = (overrides: Record<string, unknown> = {}) => ({
+  name: 'web-1',
+  ip: '10.1.2.3',
+  dnsAddress: '127.0.0.2',
+  ...overrides
+})

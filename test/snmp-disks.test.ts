@@ -1,0 +1,351 @@
+/**
+ * readSnmpDisks against a REAL Net-SNMP `snmpd` (127.0.0.1, random UDP port, generated
+ * config), checked against the `snmpget` command, and against a `net-snmp` Agent serving
+ * crafted hrStorage rows whose sizes are wrapped to negative Integer32 values the way a
+ * Windows agent sends them.
+ */
+import t from 'tap'
+import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { createRequire } from 'node:module'
+import { createSocket } from 'node:dgram'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { promisify } from 'node:util'
+import { readSnmpDisks, type DiskReading } from '../probes/snmp-disks.ts'
+
+const execFileP = promisify(execFile)
+const MiB = 1048576
+const HR = '1.3.6.1.2.1.25.2.3.1'
+
+// ---------------------------------------------------------------------------
+// helpers
+
+/** A UDP port that was free a moment ago (bound to 0, read, released). */
+async function freeUdpPort (): Promise<number> {
+  const s = createSocket('udp4')
+  await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(0, '127.0.0.1', () => resolve()) })
+  const port = s.address().port
+  await new Promise<void>(resolve => s.close(() => resolve()))
+  return port
+}
+
+/** UDP sockets held by this process: socket fds whose inode is in /proc/self/net/udp{,6}. */
+function udpSocketCount (): number {
+  const inodes = new Set<string>()
+  for (const file of ['/proc/self/net/udp', '/proc/self/net/udp6']) {
+    let text = ''
+    try { text = readFileSync(file, 'utf8') } catch { continue }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/)
+      if (cols.length > 9) inodes.add(cols[9]!)
+    }
+  }
+  let n = 0
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const link = readlinkSync(`/proc/self/fd/${fd}`)
+      if (link.startsWith('socket:[') && inodes.has(link.slice(8, -1))) n++
+    } catch { /* fd closed meanwhile */ }
+  }
+  return n
+}
+
+/** Let libuv finish closing handles (the fd goes away in the close callback). */
+async function settle (): Promise<void> {
+  await new Promise(resolve => setImmediate(resolve))
+  await new Promise(resolve => setTimeout(resolve, 50))
+}
+
+const snmpEnv = (dir: string): NodeJS.ProcessEnv => ({
+  ...process.env,
+  SNMP_PERSISTENT_DIR: join(dir, 'persist'), // never touch /var/lib/snmp
+  MIBS: '', // numeric OIDs only: no MIB loading, no warnings
+  MIBDIRS: join(dir, 'no-mibs')
+})
+
+interface Snmpd { port: number, community: string, dir: string, proc: ChildProcess, stop: () => Promise<void> }
+
+/** snmpget with numeric OIDs; one printed value per requested OID. */
+async function snmpget (agent: { port: number, community: string, dir: string }, oids: string[]): Promise<string[]> {
+  const { stdout } = await execFileP('snmpget', [
+    '-v2c', '-c', agent.community, '-On', '-Oqv', '-Oe', '-OU', '-t', '1', '-r', '1',
+    `127.0.0.1:${agent.port}`, ...oids
+  ], { env: snmpEnv(agent.dir) })
+  return stdout.split('\n').filter(l => l !== '')
+}
+
+async function snmpwalk (agent: { port: number, community: string, dir: string }, oid: string): Promise<Array<[string, string]>> {
+  const { stdout } = await execFileP('snmpwalk', ['-v2c', '-c', agent.community, '-On', '-Oq', '-Oe', '-OU', '-t', '1', '-r', '1',
+    `127.0.0.1:${agent.port}`, oid], { env: snmpEnv(agent.dir) })
+  return stdout.split('\n').filter(l => l !== '').map((l) => {
+    const sp = l.indexOf(' ')
+    return [l.slice(0, sp), l.slice(sp + 1)]
+  })
+}
+
+/** Start `snmpd -f -Lo -C -c <conf>` on 127.0.0.1:<random port>; resolves once it answers. */
+async function startSnmpd (): Promise<Snmpd> {
+  let lastError = ''
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const dir = await mkdtemp(join(tmpdir(), 'snmpd-test-'))
+    const port = await freeUdpPort()
+    const community = 'c' + randomBytes(6).toString('hex')
+    const conf = join(dir, 'snmpd.conf')
+    await writeFile(conf, `agentAddress udp:127.0.0.1:${port}\nrocommunity ${community} 127.0.0.1\n`)
+    // -f stay in the foreground, -Lo log to stdout, -C read no other config file,
+    // -c our config, -p a pid file in the temp dir.
+    const proc = spawn('snmpd', ['-f', '-Lo', '-C', '-c', conf, '-p', join(dir, 'snmpd.pid')], {
+      env: snmpEnv(dir), stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let output = ''
+    proc.stdout?.on('data', (d: Buffer) => { output += d.toString() })
+    proc.stderr?.on('data', (d: Buffer) => { output += d.toString() })
+    let exited = false
+    const exit = new Promise<void>(resolve => proc.once('exit', () => { exited = true; resolve() }))
+    proc.once('error', (err) => { output += String(err) })
+    const stop = async (): Promise<void> => {
+      if (!exited) { proc.kill('SIGTERM'); await Promise.race([exit, new Promise(resolve => setTimeout(resolve, 3000))]) }
+      if (!exited) { proc.kill('SIGKILL'); await exit }
+      await rm(dir, { recursive: true, force: true })
+    }
+    const deadline = Date.now() + 8000
+    while (!exited && Date.now() < deadline) {
+      try {
+        await snmpget({ port, community, dir }, ['1.3.6.1.2.1.1.3.0']) // sysUpTime.0
+        return { port, community, dir, proc, stop }
+      } catch { await new Promise(resolve => setTimeout(resolve, 100)) }
+    }
+    lastError = `snmpd did not answer on udp 127.0.0.1:${port}: ${output.slice(-500)}`
+    await stop()
+  }
+  throw new Error(lastError)
+}
+
+function mib (bytes: number): number { return Math.round(bytes / MiB) }
+
+function expectOk (r: DiskReading | undefined): Extract<DiskReading, { ok: true }>['disk'] {
+  if (r === undefined || !r.ok) throw new Error(`expected a disk, got ${JSON.stringify(r)}`)
+  return r.disk
+}
+
+// ---------------------------------------------------------------------------
+
+t.test('against a real snmpd', async (t) => {
+  const agent = await startSnmpd()
+  t.teardown(agent.stop)
+
+  // Its hrStorageTable: memory rows 1–10, filesystems from 31 up (type hrStorageFixedDisk).
+  const types = await snmpwalk(agent, `${HR}.2`)
+  const fsIndexes = types.filter(([, v]) => v === '.1.3.6.1.2.1.25.2.1.4').map(([oid]) => Number(oid.split('.').pop()))
+  const memIndexes = types.filter(([, v]) => v === '.1.3.6.1.2.1.25.2.1.2').map(([oid]) => Number(oid.split('.').pop()))
+  t.ok(fsIndexes.length > 0 && fsIndexes.every(i => i >= 31), `filesystem rows found at ${fsIndexes.join(', ')}`)
+  t.ok(memIndexes.length > 0, 'a physical-memory row found')
+
+  t.test('figures match snmpget', async (t) => {
+    const indexes = [...fsIndexes.slice(0, 3), memIndexes[0]!]
+    const column = (col: number): string[] => indexes.map(i => `${HR}.${col}.${i}`)
+    const before = await snmpget(agent, [...column(3), ...column(4), ...column(5), ...column(6)])
+    const readings = await readSnmpDisks({
+      host: '127.0.0.1', port: agent.port, community: agent.community, timeoutMs: 2000,
+      disks: indexes.map((index, n) => n === 0 ? { index, name: 'first' } : { index })
+    })
+    const after = await snmpget(agent, [...column(5), ...column(6)])
+    t.equal(readings.length, indexes.length)
+    const k = indexes.length
+    indexes.forEach((index, n) => {
+      const descr = JSON.parse(before[n]!) as string // -Oqv prints strings quoted
+      const units = Number(before[k + n])
+      const size = Number(before[2 * k + n])
+      const usedBefore = Number(before[3 * k + n])
+      const usedAfter = Number(after[k + n])
+      t.equal(Number(after[n]), size, `size of ${index} stable`)
+      const disk = expectOk(readings[n])
+      t.equal(disk.source, 'snmp')
+      t.equal(disk.index, index)
+      t.equal(disk.description, descr, `descr of ${index}`)
+      t.equal(disk.total, mib(size * units), `total of ${index} (${size} × ${units} B)`)
+      const lo = Math.min(mib(usedBefore * units), mib(usedAfter * units))
+      const hi = Math.max(mib(usedBefore * units), mib(usedAfter * units))
+      t.ok(disk.used >= lo && disk.used <= hi, `used of ${index}: ${disk.used} MiB within snmpget's [${lo}, ${hi}]`)
+      if (usedBefore === usedAfter) {
+        t.equal(disk.used, mib(usedBefore * units))
+        t.equal(disk.free, mib(Math.max(0, size - usedBefore) * units))
+        t.equal(disk.percentage, size > 0 ? Math.round(usedBefore / size * 100) : 0)
+      }
+      if (n === 0) t.equal(disk.name, 'first')
+      else t.notOk('name' in disk, 'no name when none configured')
+    })
+  })
+
+  t.test('a missing index fails that disk only, in configured order', async (t) => {
+    const fs = fsIndexes[0]!
+    const readings = await readSnmpDisks({
+      host: '127.0.0.1', port: agent.port, community: agent.community, timeoutMs: 2000,
+      disks: [{ index: 9999, name: 'ghost' }, { index: fs, name: 'root' }, { index: 9998 }]
+    })
+    t.equal(readings.length, 3)
+    const [ghost, root, other] = readings
+    t.equal(ghost?.ok, false)
+    if (ghost !== undefined && !ghost.ok) {
+      t.equal(ghost.index, 9999)
+      t.equal(ghost.name, 'ghost')
+      t.match(ghost.error, /storage index 9999 not found/)
+      t.match(ghost.error, /NoSuch(Instance|Object)/)
+    }
+    t.equal(expectOk(root).index, fs)
+    t.equal(expectOk(root).name, 'root')
+    t.equal(other?.ok, false)
+    t.match(other, { ok: false, index: 9998, error: /9998/ })
+  })
+
+  t.test('wrong community: every disk times out within the budget, no socket leaks', async (t) => {
+    await settle()
+    const socketsBefore = udpSocketCount()
+    const started = Date.now()
+    const runs = await Promise.all(Array.from({ length: 10 }, async () => await readSnmpDisks({
+      host: '127.0.0.1', port: agent.port, community: 'not-' + agent.community, timeoutMs: 300,
+      disks: [{ index: fsIndexes[0]!, name: 'a' }, { index: 1 }]
+    })))
+    const elapsed = Date.now() - started
+    t.ok(elapsed >= 280 && elapsed < 1500, `all 10 calls done in ${elapsed} ms (timeoutMs 300)`)
+    for (const readings of runs) {
+      t.equal(readings.length, 2)
+      for (const r of readings) {
+        t.equal(r.ok, false)
+        if (!r.ok) {
+          t.match(r.error, `SNMP request to 127.0.0.1:${agent.port} timed out after 300 ms`)
+          t.notMatch(r.error, agent.community, 'the community is not in the message')
+        }
+      }
+    }
+    t.match(runs[0]![0], { ok: false, index: fsIndexes[0], name: 'a' })
+    await settle()
+    t.equal(udpSocketCount(), socketsBefore, 'no UDP socket left open')
+  })
+
+  t.test('timeoutMs is the total budget (with one retry inside it)', async (t) => {
+    const started = Date.now()
+    const [r] = await readSnmpDisks({ host: '127.0.0.1', port: agent.port, community: 'nope', timeoutMs: 1000, disks: [{ index: 1 }] })
+    const elapsed = Date.now() - started
+    t.match(r, { ok: false, error: /timed out after 1000 ms/ })
+    t.ok(elapsed >= 950 && elapsed < 1700, `gave up after ${elapsed} ms`)
+  })
+
+  t.test('many successful calls leave no socket behind', async (t) => {
+    await settle()
+    const before = udpSocketCount()
+    const all = await Promise.all(Array.from({ length: 25 }, async () => await readSnmpDisks({
+      host: '127.0.0.1', port: agent.port, community: agent.community, timeoutMs: 2000, disks: [{ index: fsIndexes[0]! }]
+    })))
+    t.ok(all.every(r => r[0]?.ok === true), 'all 25 read')
+    await settle()
+    t.equal(udpSocketCount(), before, 'no UDP socket left open')
+  })
+
+  t.test('no disks configured: no request at all', async (t) => {
+    t.same(await readSnmpDisks({ host: '127.0.0.1', port: agent.port, community: agent.community, timeoutMs: 500, disks: [] }), [])
+  })
+})
+
+t.test('a stopped agent: every disk fails with a timeout, quickly', async (t) => {
+  const agent = await startSnmpd()
+  t.teardown(agent.stop)
+  const target = { host: '127.0.0.1', port: agent.port, community: agent.community, timeoutMs: 400, disks: [{ index: 1, name: 'mem' }, { index: 31 }, { index: 9999 }] }
+  const live = await readSnmpDisks(target)
+  t.equal(live[0]?.ok, true, 'answers while running')
+  await agent.stop()
+  await settle()
+  const socketsBefore = udpSocketCount()
+  const started = Date.now()
+  const dead = await readSnmpDisks(target)
+  const elapsed = Date.now() - started
+  t.ok(elapsed < 1500, `gave up after ${elapsed} ms`)
+  t.equal(dead.length, 3)
+  t.ok(dead.every(r => !r.ok && r.error.includes('timed out after 400 ms')), 'every disk: timed out')
+  t.match(dead, [{ ok: false, index: 1, name: 'mem' }, { ok: false, index: 31 }, { ok: false, index: 9999 }])
+  await settle()
+  t.equal(udpSocketCount(), socketsBefore, 'no UDP socket left open')
+})
+
+// ---------------------------------------------------------------------------
+// Integer32 wrap, served by a net-snmp Agent as a Windows agent would send it.
+
+interface NetSnmpAgentApi {
+  createMib: () => { registerProvider: (p: unknown) => void, addTableRow: (table: string, row: unknown[]) => void }
+  createAgent: (options: { port: number, address: string, disableAuthorization: boolean }, cb: (error: unknown) => void, mib: unknown) => { close: (cb?: () => void) => void }
+  MibProviderType: { Table: unknown }
+  MaxAccess: Record<string, unknown>
+  ObjectType: Record<string, unknown>
+}
+
+t.test('Integer32 wrap: big volumes served as negative Integer32 (Windows agent)', async (t) => {
+  const snmp = createRequire(import.meta.url)('net-snmp') as NetSnmpAgentApi
+  const ro = snmp.MaxAccess['read-only']
+  const mib = snmp.createMib()
+  mib.registerProvider({
+    name: 'hrStorageEntry',
+    type: snmp.MibProviderType.Table,
+    oid: HR,
+    maxAccess: snmp.MaxAccess['not-accessible'],
+    tableColumns: [
+      { number: 1, name: 'hrStorageIndex', type: snmp.ObjectType.Integer, maxAccess: ro },
+      { number: 2, name: 'hrStorageType', type: snmp.ObjectType.OID, maxAccess: ro },
+      { number: 3, name: 'hrStorageDescr', type: snmp.ObjectType.OctetString, maxAccess: ro },
+      { number: 4, name: 'hrStorageAllocationUnits', type: snmp.ObjectType.Integer, maxAccess: ro },
+      { number: 5, name: 'hrStorageSize', type: snmp.ObjectType.Integer, maxAccess: ro },
+      { number: 6, name: 'hrStorageUsed', type: snmp.ObjectType.Integer, maxAccess: ro }
+    ],
+    tableIndex: [{ columnName: 'hrStorageIndex' }]
+  })
+  const fixedDisk = '1.3.6.1.2.1.25.2.1.4'
+  const wrap = (units: number): number => units >= 2 ** 31 ? units - 2 ** 32 : units
+  // 1: "16 TiB" NTFS volume at 4 KiB clusters. Exactly 16 TiB would be 2^32 clusters,
+  //    which wraps to 0 and cannot be told apart from an empty volume; NTFS's largest
+  //    volume at 4 KiB is 2^32 − 1 clusters (16 TiB − 4 KiB), sent as −1. Used 3e9 clusters.
+  mib.addTableRow('hrStorageEntry', [1, fixedDisk, 'C:\\ Label:Data  Serial Number 1a2b3c4d', 4096, wrap(2 ** 32 - 1), wrap(3_000_000_000)])
+  // 2: 12 TiB, 10 TiB used: both above 2^31 clusters.
+  mib.addTableRow('hrStorageEntry', [2, fixedDisk, 'D:\\ Label:Archive  Serial Number 5e6f7a8b', 4096, wrap(3 * 2 ** 30), wrap(10 * 2 ** 28)])
+  // 3: the boundary: size exactly 2^31 units (Int32 min on the wire), used 2^31 − 1.
+  mib.addTableRow('hrStorageEntry', [3, fixedDisk, 'E:\\', 512, wrap(2 ** 31), 2 ** 31 - 1])
+  // 4: an ordinary small volume (no wrap).
+  mib.addTableRow('hrStorageEntry', [4, fixedDisk, 'F:\\', 1024, 1_000_000, 250_000])
+
+  const port = await freeUdpPort()
+  const agent = snmp.createAgent({ port, address: '127.0.0.1', disableAuthorization: true }, () => {}, mib)
+  t.teardown(() => new Promise<void>(resolve => agent.close(() => resolve())))
+
+  // Proof that the wire really carries negative Integer32 values.
+  const dir = await mkdtemp(join(tmpdir(), 'snmp-wrap-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const wire = await snmpget({ port, community: 'public', dir }, [`${HR}.5.1`, `${HR}.6.1`, `${HR}.5.2`, `${HR}.6.2`, `${HR}.5.3`])
+  t.same(wire.map(Number), [-1, -1294967296, -1073741824, -1610612736, -2147483648], 'snmpget sees negative Integer32 values')
+
+  const readings = await readSnmpDisks({
+    host: '127.0.0.1', port, community: 'public', timeoutMs: 2000,
+    disks: [{ index: 1, name: 'data' }, { index: 2 }, { index: 3 }, { index: 4 }, { index: 5, name: 'absent' }]
+  })
+  t.same(readings[0], {
+    ok: true,
+    disk: {
+      // (2^32 − 1) × 4096 B = 16,777,215.996 MiB; 3e9 × 4096 B = 11,718,750 MiB
+      total: 16777216, used: 11718750, free: 5058466, percentage: 70,
+      description: 'C:\\ Label:Data  Serial Number 1a2b3c4d', index: 1, name: 'data', source: 'snmp'
+    }
+  }, '16 TiB − 4 KiB volume, 3e9 clusters used')
+  t.same(readings[1], {
+    ok: true,
+    disk: { total: 12582912, used: 10485760, free: 2097152, percentage: 83, description: 'D:\\ Label:Archive  Serial Number 5e6f7a8b', index: 2, source: 'snmp' }
+  }, '12 TiB volume, 10 TiB used')
+  t.same(readings[2], {
+    ok: true,
+    disk: { total: 1048576, used: 1048576, free: 0, percentage: 100, description: 'E:\\', index: 3, source: 'snmp' }
+  }, 'size = 2^31 units (Int32 min on the wire)')
+  t.same(readings[3], {
+    ok: true,
+    disk: { total: 977, used: 244, free: 732, percentage: 25, description: 'F:\\', index: 4, source: 'snmp' }
+  }, 'ordinary volume unchanged')
+  t.match(readings[4], { ok: false, index: 5, name: 'absent', error: /storage index 5 not found/ })
+})
