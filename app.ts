@@ -3,6 +3,11 @@ import cors from '@fastify/cors'
 import { resolve } from 'node:path'
 import configStore from './plugins/config-store.ts'
 import apiEnvelope from './plugins/api-envelope.ts'
+import eventBus, { type EventBus } from './plugins/event-bus.ts'
+import configEvents from './plugins/config-events.ts'
+import monitor, { type Monitor } from './plugins/monitor.ts'
+import sse from './plugins/sse.ts'
+import status from './routes/status.ts'
 import configServers from './routes/config-servers.ts'
 import configGroups from './routes/config-groups.ts'
 import health from './routes/health.ts'
@@ -12,13 +17,20 @@ import type { ConfigStore } from './lib/config-store.ts'
 
 export type { EstatusOptions } from './lib/options.ts'
 export type { ConfigStore, ChangeSet, Mutation } from './lib/config-store.ts'
+export type { EventBus } from './plugins/event-bus.ts'
+export type { Monitor } from './plugins/monitor.ts'
 export * from './schemas/config.ts'
 export * from './schemas/status.ts'
+export * from './schemas/events.ts'
 
 /** What the host application gets as `fastify.estatus`. */
 export interface EstatusApi {
   /** Read and change the configuration, with the API's validation and events. */
   store: ConfigStore
+  /** Subscribe to the typed events of SPEC §5 (publishing is for the plugin's parts). */
+  events: EventBus
+  /** Current status of every server. */
+  monitor: Monitor
 }
 
 declare module 'fastify' {
@@ -41,12 +53,23 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
       await scope.register(cors, { origin: settings.corsOrigin === '*' ? '*' : settings.corsOrigin })
     }
     await scope.register(configStore, { file: resolve(settings.dataFile), watchFile: settings.watchDataFile })
+    await scope.register(eventBus)
+    await scope.register(configEvents)
+    await scope.register(monitor, {
+      pingIntervalMs: settings.pingIntervalMs,
+      pingTimeoutMs: settings.pingTimeoutMs,
+      threshold: settings.threshold,
+      fpingPath: settings.fpingPath
+    })
+    await scope.register(sse, { heartbeatMs: settings.heartbeatMs, replayEvents: settings.replayEvents, maxBufferedBytes: settings.sseMaxBufferedBytes })
+    // After every subscriber is in place, so an import is published and probed like any change.
     if (settings.importFrom) await importAtStart(scope.configStore, settings.importFrom, scope.log)
     await scope.register(apiEnvelope)
     await scope.register(configServers)
     await scope.register(configGroups)
+    await scope.register(status)
     await scope.register(health)
-    api = { store: scope.configStore }
+    api = { store: scope.configStore, events: scope.eventBus, monitor: scope.monitor }
   }, { prefix: settings.prefix })
 
   fastify.decorate('estatus', api as EstatusApi)

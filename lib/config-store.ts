@@ -173,7 +173,8 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
 
   // ---- servers ----------------------------------------------------------------------
   function completeServer (body: ServerInput, id: string, stored?: ServerConfig): ServerConfig {
-    const server = keepStoredSecrets({ ...body, id }, stored)
+    const { id: _bodyId, ...fields } = body
+    const server = keepStoredSecrets({ id, ...fields }, stored)
     checkServerRules(server)
     return server
   }

@@ -16,6 +16,8 @@ export interface EstatusOptions {
   heartbeatMs?: number
   /** How many events the SSE replay buffer keeps for Last-Event-ID resume. */
   replayEvents?: number
+  /** An event stream client whose unsent data exceeds this many bytes is disconnected (default 1 MiB). */
+  sseMaxBufferedBytes?: number
   /** Path of the fping binary (default `fping` on PATH). */
   fpingPath?: string
   /** Import the old estatus-web files at start when the store is still empty (SPEC §7). */

@@ -50,7 +50,9 @@ export function fieldErrors (errors: readonly ErrorObject[], root = ''): FieldEr
   for (const error of errors) {
     const { field, message } = describe(error)
     const key = root ? joinPath(root, field) : (field || 'body')
-    fields[key] ??= message
+    // Own keys only: an unknown field named `constructor` or `toString` must still be reported
+    // (`??=` would see the inherited member), and a defined property never hits a setter.
+    if (!Object.hasOwn(fields, key)) Object.defineProperty(fields, key, { value: message, enumerable: true, writable: true, configurable: true })
   }
   return fields
 }

@@ -19,14 +19,36 @@ function describeFrameworkError (error: FastifyError, contentType: string | unde
   return { message: error.message }
 }
 
+/**
+ * The path of the first `__proto__` or `constructor.prototype` key of a parsed body (breadth
+ * first, without recursion: the body may be nested deeply), found the way secure-json-parse
+ * finds it, so unicode-escaped keys are named right too.
+ */
+function forbiddenKeyPath (root: unknown): string {
+  let level: Array<[unknown, string]> = [[root, '']]
+  while (level.length > 0) {
+    const next: Array<[unknown, string]> = []
+    for (const [node, path] of level) {
+      if (typeof node !== 'object' || node === null) continue
+      const at = (key: string) => (path ? `${path}.${key}` : key)
+      if (Object.hasOwn(node, '__proto__')) return at('__proto__')
+      const ctor = Object.hasOwn(node, 'constructor') ? (node as { constructor: unknown }).constructor : undefined
+      if (typeof ctor === 'object' && ctor !== null && Object.hasOwn(ctor, 'prototype')) return at('constructor.prototype')
+      for (const [key, child] of Object.entries(node)) next.push([child, at(key)])
+    }
+    level = next
+  }
+  return '__proto__'
+}
+
 /** JSON bodies, with parse errors that say where, and prototype-poisoning keys refused by name. */
 function parseJsonBody (_request: unknown, body: string, done: (err: Error | null, value?: unknown) => void) {
   try {
     done(null, secureJson.parse(body, undefined, { protoAction: 'error', constructorAction: 'error' }))
   } catch (err) {
     if (/forbidden (prototype|constructor) property/.test((err as Error).message)) {
-      const key = body.includes('"__proto__"') ? '__proto__' : 'constructor.prototype'
-      done(new ValidationError({ [key]: 'is a forbidden key' }))
+      // The text parsed, so plain JSON.parse gives the same tree (with the keys as own properties).
+      done(new ValidationError({ [forbiddenKeyPath(JSON.parse(body))]: 'is a forbidden key' }))
     } else {
       done(new HttpError(400, `Malformed JSON body: ${(err as Error).message}`))
     }

@@ -9,19 +9,20 @@ const HealthReport = Type.Object({
   uptime: Type.Number({ description: 'seconds since the process started' }),
   serverCount: Type.Integer(),
   onlineCount: Type.Integer(),
-  checks: Type.Object({ store: Check })
+  checks: Type.Object({ store: Check, icmp: Check })
 })
 
 /** `GET /health` (not enveloped): still 200 when degraded, so dashboards can show why. */
 const health: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/health', { schema: { response: { 200: HealthReport } } }, async () => {
-    const checks = { store: fastify.configStore.health() }
+    const checks = { store: fastify.configStore.health(), ...fastify.monitor.health() }
+    const statuses = fastify.monitor.statuses()
     return {
       status: Object.values(checks).every(check => check.ok) ? 'ok' as const : 'degraded' as const,
       timestamp: new Date().toISOString(),
       uptime: Math.round(process.uptime()),
-      serverCount: fastify.configStore.servers().length,
-      onlineCount: 0,
+      serverCount: statuses.length,
+      onlineCount: statuses.filter(server => server.isOnline).length,
       checks
     }
   })

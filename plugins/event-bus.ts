@@ -1,0 +1,45 @@
+import fp from 'fastify-plugin'
+import type { FastifyBaseLogger } from 'fastify'
+import type { EstatusEvent } from '../schemas/events.ts'
+
+export type EventListener = (event: EstatusEvent) => void
+
+/**
+ * Typed publish/subscribe for the state changes of SPEC §5. Deliberately narrow
+ * (fire-and-forget publish, subscribe with an unsubscribe function) so that a
+ * network-backed bus can stand in for this in-process one.
+ */
+export interface EventBus {
+  publish (event: EstatusEvent): void
+  subscribe (listener: EventListener): () => void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    eventBus: EventBus
+  }
+}
+
+export function createEventBus (log: FastifyBaseLogger): EventBus {
+  const listeners = new Set<EventListener>()
+  return {
+    publish (event) {
+      for (const listener of listeners) {
+        // One failing subscriber must not keep the event from the others, nor fail the publisher.
+        try {
+          listener(event)
+        } catch (err) {
+          log.error({ err, type: event.type }, 'an event subscriber failed')
+        }
+      }
+    },
+    subscribe (listener) {
+      listeners.add(listener)
+      return () => { listeners.delete(listener) }
+    }
+  }
+}
+
+export default fp(async function eventBusPlugin (fastify) {
+  fastify.decorate('eventBus', createEventBus(fastify.log.child({ plugin: 'event-bus' })))
+}, { name: 'estatus-event-bus', fastify: '5.x' })

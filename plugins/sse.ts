@@ -1,0 +1,126 @@
+import fp from 'fastify-plugin'
+import fastifySseModule, { type fastifySSE } from '@fastify/sse'
+import type { ServerResponse } from 'node:http'
+import type { EstatusEvent, InitialMessage } from '../schemas/events.ts'
+
+export interface SseOptions {
+  heartbeatMs: number
+  /** How many published events are kept for Last-Event-ID resume. */
+  replayEvents: number
+  /** A client whose unsent data exceeds this is disconnected (it resumes by Last-Event-ID). */
+  maxBufferedBytes?: number
+}
+
+export interface SseHub {
+  /** Open event streams. */
+  readonly clientCount: number
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sseHub: SseHub
+  }
+}
+
+// At run time the default import is the CommonJS module.exports: the fastify-plugin
+// wrapped plugin, whose onRoute hook must reach our route. (Its named and `default`
+// exports are the bare function, which would be encapsulated away from it.)
+const fastifySse = fastifySseModule as unknown as typeof fastifySSE
+
+const CONNECTED = `data: ${JSON.stringify({ type: 'connected', message: 'Connected to server status stream' })}\n\n`
+
+interface Frame { id: number, text: string }
+
+/**
+ * `GET /api/events` (SPEC §5). One bus subscription feeds every stream: each event is
+ * serialized once into a frame and written to every socket; frames are kept in a ring
+ * for resume. One timer sends the JSON heartbeat to all streams.
+ */
+export default fp<SseOptions>(async function ssePlugin (fastify, options) {
+  const maxBuffered = options.maxBufferedBytes ?? 1048576
+  const log = fastify.log.child({ plugin: 'sse' })
+  const clients = new Set<ServerResponse>()
+
+  // Ids continue across restarts (they start at the start time in µs), so a Last-Event-ID
+  // from an earlier run of the process is never mistaken for one of this run.
+  let lastId = Date.now() * 1000
+  const replay: Frame[] = []
+
+  function write (client: ServerResponse, text: string) {
+    if (client.writableLength > maxBuffered) {
+      log.warn({ buffered: client.writableLength }, 'disconnecting an event stream client that does not keep up')
+      client.destroy()
+      clients.delete(client)
+      return
+    }
+    client.write(text)
+  }
+
+  function broadcast (text: string) {
+    for (const client of clients) write(client, text)
+  }
+
+  const unsubscribe = fastify.eventBus.subscribe((event: EstatusEvent) => {
+    lastId++
+    const frame = { id: lastId, text: `id: ${lastId}\ndata: ${JSON.stringify(event)}\n\n` }
+    if (options.replayEvents > 0) {
+      replay.push(frame)
+      if (replay.length > options.replayEvents) replay.shift()
+    }
+    broadcast(frame.text)
+  })
+
+  /** The frames after `id`, or null when they are no longer (or never were) all in the ring. */
+  function missedSince (header: string | undefined): Frame[] | null {
+    if (header === undefined || !/^\d+$/.test(header)) return null
+    const since = Number(header)
+    if (since === lastId) return []
+    const oldest = replay[0]
+    if (oldest === undefined || since < oldest.id - 1 || since > lastId) return null
+    return replay.slice(since - oldest.id + 1)
+  }
+
+  function initial (): string {
+    const message: InitialMessage = { type: 'initial', servers: fastify.monitor.statuses(), groups: fastify.configStore.groups() }
+    // The snapshot carries the id of the last event it reflects, so a browser's own
+    // reconnect resumes from there instead of needing another snapshot.
+    return `id: ${lastId}\ndata: ${JSON.stringify(message)}\n\n`
+  }
+
+  const heartbeat = setInterval(() => {
+    if (clients.size > 0) broadcast(`data: ${JSON.stringify({ type: 'heartbeat', timestamp: new Date().toISOString() })}\n\n`)
+  }, options.heartbeatMs)
+  heartbeat.unref()
+
+  await fastify.register(fastifySse, { heartbeatInterval: 0 })
+
+  fastify.get('/api/events', { sse: { kind: 'only', heartbeat: false } }, async (request, reply) => {
+    reply.sse.keepAlive()
+    reply.sse.sendHeaders()
+    const client = reply.raw
+    // Everything from the snapshot to joining the broadcast set happens in this one
+    // tick, so no event can fall between them.
+    const missed = missedSince(request.headers['last-event-id'] as string | undefined)
+    client.write(CONNECTED)
+    if (missed === null) client.write(initial())
+    else for (const frame of missed) client.write(frame.text)
+    clients.add(client)
+    const leave = () => { clients.delete(client) }
+    client.once('close', leave)
+    client.once('error', leave)
+  })
+
+  fastify.decorate('sseHub', { get clientCount () { return clients.size } })
+
+  // Before the HTTP server closes: end every stream, so shutdown does not wait on them.
+  fastify.addHook('preClose', async () => {
+    clearInterval(heartbeat)
+    unsubscribe()
+    for (const client of clients) client.end()
+    clients.clear()
+  })
+}, {
+  name: 'estatus-sse',
+  fastify: '5.x',
+  dependencies: ['estatus-config-store', 'estatus-event-bus', 'estatus-monitor']
+})
