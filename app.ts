@@ -59,7 +59,11 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
       pingIntervalMs: settings.pingIntervalMs,
       pingTimeoutMs: settings.pingTimeoutMs,
       threshold: settings.threshold,
-      fpingPath: settings.fpingPath
+      fpingPath: settings.fpingPath,
+      diskIntervalMs: settings.diskIntervalMs,
+      snmpPort: settings.snmpPort,
+      snmpCommunity: settings.snmpCommunity,
+      netappPort: settings.netappPort
     })
     await scope.register(sse, { heartbeatMs: settings.heartbeatMs, replayEvents: settings.replayEvents, maxBufferedBytes: settings.sseMaxBufferedBytes })
     // After every subscriber is in place, so an import is published and probed like any change.

@@ -13,6 +13,8 @@ export interface EstatusOptions {
   diskIntervalMs?: number
   snmpCommunity?: string
   snmpPort?: number
+  /** HTTPS port of the NetApp filers' management interface (443). */
+  netappPort?: number
   heartbeatMs?: number
   /** How many events the SSE replay buffer keeps for Last-Event-ID resume. */
   replayEvents?: number
@@ -34,6 +36,7 @@ const DEFAULTS = {
   diskIntervalMs: 60000,
   snmpCommunity: 'public',
   snmpPort: 161,
+  netappPort: 443,
   heartbeatMs: 30000,
   replayEvents: 1000
 } as const

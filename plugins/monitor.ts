@@ -5,6 +5,8 @@ import type { ServerStatus } from '../schemas/status.ts'
 import type { ChangeSet } from '../lib/config-store.ts'
 import { createResolver } from '../lib/resolver.ts'
 import { createPinger, type PingResult } from '../probes/fping.ts'
+import type { DiskReading } from '../probes/snmp-disks.ts'
+import { createDiskScheduler, hasDisks } from '../lib/disk-scheduler.ts'
 
 export interface ProbeCheck { ok: boolean, error?: string }
 
@@ -13,7 +15,7 @@ export interface Monitor {
   /** Every server's status, in configuration order. */
   statuses (): ServerStatus[]
   status (id: string): ServerStatus | undefined
-  health (): { icmp: ProbeCheck }
+  health (): { icmp: ProbeCheck, snmp: ProbeCheck }
 }
 
 declare module 'fastify' {
@@ -28,6 +30,11 @@ export interface MonitorOptions {
   /** Default consecutive successes / failures to flip a server online / offline. */
   threshold: number
   fpingPath?: string
+  diskIntervalMs: number
+  snmpPort: number
+  snmpCommunity: string
+  /** HTTPS port of NetApp filers (443). */
+  netappPort: number
 }
 
 const COUNTER_CAP = 1000
@@ -37,7 +44,13 @@ interface Entry {
   status: ServerStatus
   /** The probe target's address; null while a name is unresolved. */
   address: string | null
+  /** Whether the last disk round had a failure (diskUpdate is sent once when this flips). */
+  diskFailing: boolean
 }
+
+/** What a dashboard shows of a disk; a diskUpdate is sent when any of it changes. */
+const diskFiguresKey = (disks: ServerStatus['diskInfo']) =>
+  JSON.stringify(disks?.map(disk => [disk.source, disk.index, disk.name, disk.total, disk.used, disk.free, disk.percentage]) ?? null)
 
 export default fp<MonitorOptions>(async function monitorPlugin (fastify, options) {
   const store = fastify.configStore
@@ -150,6 +163,41 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
   }, options.pingIntervalMs)
   nameTimer.unref()
 
+  // ---- disks ------------------------------------------------------------------------
+  function publishDisks (entry: Entry, error?: string) {
+    const { server, status } = entry
+    bus.publish({
+      type: 'diskUpdate',
+      update: { serverId: server.id, name: server.name, diskInfo: status.diskInfo, timestamp: new Date().toISOString(), ...(error === undefined ? {} : { error }) }
+    })
+  }
+
+  /** SNMP disks and NetApp LUNs of a round, reported together (SPEC §6.2). */
+  function onDiskRound (server: ServerConfig, readings: DiskReading[]) {
+    const entry = entries.get(server.id)
+    if (entry === undefined) return
+    const disks = readings.flatMap(reading => (reading.ok ? [reading.disk] : []))
+    const errors = new Set(readings.flatMap(reading => (reading.ok ? [] : [reading.error])))
+    const error = errors.size > 0 ? [...errors].join('; ') : undefined
+    const previous = entry.status.diskInfo
+    // null only until the first successful read; afterwards what this round could read.
+    const diskInfo = disks.length > 0 || previous !== null ? disks : null
+    const changed = diskFiguresKey(previous) !== diskFiguresKey(diskInfo)
+    const failingFlipped = (error !== undefined) !== entry.diskFailing
+    entry.status.diskInfo = diskInfo
+    entry.diskFailing = error !== undefined
+    if (changed || failingFlipped) publishDisks(entry, error)
+  }
+
+  const disks = createDiskScheduler({
+    intervalMs: options.diskIntervalMs,
+    snmpPort: options.snmpPort,
+    snmpCommunity: options.snmpCommunity,
+    netappPort: options.netappPort,
+    log,
+    onRound: onDiskRound
+  })
+
   // ---- configuration deltas -----------------------------------------------------------
   function newStatus (server: ServerConfig): ServerStatus {
     const now = new Date().toISOString()
@@ -169,15 +217,17 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
   }
 
   function add (server: ServerConfig) {
-    const entry: Entry = { server, status: newStatus(server), address: null }
+    const entry: Entry = { server, status: newStatus(server), address: null, diskFailing: false }
     entries.set(server.id, entry)
     void resolveTarget(entry)
+    disks.set(server)
   }
 
   function remove (id: string) {
     const entry = entries.get(id)
     if (entry === undefined) return
     setAddress(entry, null)
+    disks.remove(id)
     entries.delete(id)
   }
 
@@ -198,6 +248,12 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
       void resolveTarget(entry)
     }
     // New thresholds apply from the next probe result; counters are kept.
+    disks.set(after)
+    if (!hasDisks(after) && entry.status.diskInfo !== null) {
+      entry.status.diskInfo = null
+      entry.diskFailing = false
+      publishDisks(entry)
+    }
   }
 
   function applyChanges (changes: ChangeSet) {
@@ -218,13 +274,16 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
       const entry = entries.get(id)
       return entry && { ...entry.status }
     },
-    health: () => (icmpError === null ? { icmp: { ok: true } } : { icmp: { ok: false, error: icmpError } })
+    // SNMP is spoken by a library in this process: nothing to be missing. A target that
+    // does not answer is that server's problem, reported in its diskUpdate.
+    health: () => ({ icmp: icmpError === null ? { ok: true } : { ok: false, error: icmpError }, snmp: { ok: true } })
   }
   fastify.decorate('monitor', monitor)
 
   fastify.addHook('onClose', async () => {
     unsubscribe()
     clearInterval(nameTimer)
+    disks.close()
     await pinger.close()
   })
 }, {

@@ -9,7 +9,7 @@ const HealthReport = Type.Object({
   uptime: Type.Number({ description: 'seconds since the process started' }),
   serverCount: Type.Integer(),
   onlineCount: Type.Integer(),
-  checks: Type.Object({ store: Check, icmp: Check })
+  checks: Type.Object({ store: Check, icmp: Check, snmp: Check })
 })
 
 /** `GET /health` (not enveloped): still 200 when degraded, so dashboards can show why. */

@@ -1,0 +1,117 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { ServerConfig } from '../schemas/config.ts'
+import { readSnmpDisks, type DiskReading } from '../probes/snmp-disks.ts'
+import { readNetappLuns } from '../probes/netapp-luns.ts'
+
+export interface DiskSchedulerOptions {
+  intervalMs: number
+  snmpPort: number
+  /** The community of servers that set none. */
+  snmpCommunity: string
+  netappPort: number
+  log: FastifyBaseLogger
+  /** One call per completed round of one server: SNMP disks first, then NetApp LUNs, in configured order. */
+  onRound (server: ServerConfig, readings: DiskReading[]): void
+}
+
+export interface DiskScheduler {
+  /** Starts, restarts (when what is read changed) or leaves alone the rounds of this server. */
+  set (server: ServerConfig): void
+  remove (id: string): void
+  close (): void
+}
+
+/** What a disk round depends on; a change of anything else leaves a running schedule alone. */
+const diskTarget = (server: ServerConfig) => JSON.stringify([server.dnsAddress, server.snmp, server.netapp])
+
+export const hasDisks = (server: ServerConfig) =>
+  (server.snmp?.enabled === true && server.snmp.disks.length > 0) || server.netapp?.enabled === true
+
+interface Schedule {
+  server: ServerConfig
+  target: string
+  timer: NodeJS.Timeout | null
+  stopped: boolean
+}
+
+/**
+ * Every server with disks gets its own loop: a round, then the next one an interval after
+ * the round began (or at once if it took longer), so rounds of one server never overlap
+ * and a dead target only ever waits on its own timeout.
+ */
+export function createDiskScheduler (options: DiskSchedulerOptions): DiskScheduler {
+  const schedules = new Map<string, Schedule>()
+  // Requests stay well inside a round, so a timed-out round never runs into the next one.
+  const timeoutMs = Math.max(500, Math.min(5000, Math.floor(options.intervalMs * 0.8)))
+
+  async function read (server: ServerConfig): Promise<DiskReading[]> {
+    const { snmp, netapp } = server
+    const [snmpReadings, netappReadings] = await Promise.all([
+      snmp?.enabled && snmp.disks.length > 0
+        ? readSnmpDisks({ host: server.dnsAddress, port: options.snmpPort, community: snmp.community ?? options.snmpCommunity, disks: snmp.disks, timeoutMs })
+        : [],
+      netapp?.enabled
+        ? readNetappLuns({
+          host: server.dnsAddress,
+          port: options.netappPort,
+          apiType: netapp.apiType,
+          username: netapp.username ?? '',
+          password: netapp.password ?? '',
+          luns: netapp.luns,
+          verifyTls: netapp.verifyTls ?? true,
+          timeoutMs: Math.max(timeoutMs, Math.min(10000, Math.floor(options.intervalMs * 0.8)))
+        })
+        : []
+    ])
+    return [...snmpReadings, ...netappReadings]
+  }
+
+  async function round (schedule: Schedule) {
+    schedule.timer = null
+    const started = Date.now()
+    try {
+      const readings = await read(schedule.server)
+      if (!schedule.stopped) options.onRound(schedule.server, readings)
+    } catch (err) {
+      // The probes report failures as readings; anything thrown is a bug, logged, not fatal.
+      options.log.error({ err, serverId: schedule.server.id }, 'disk round failed')
+    }
+    if (!schedule.stopped) {
+      schedule.timer = setTimeout(round, Math.max(0, options.intervalMs - (Date.now() - started)), schedule)
+    }
+  }
+
+  function stop (schedule: Schedule) {
+    schedule.stopped = true
+    if (schedule.timer) clearTimeout(schedule.timer)
+  }
+
+  return {
+    set (server) {
+      const current = schedules.get(server.id)
+      const target = diskTarget(server)
+      if (current && current.target === target) {
+        current.server = server
+        return
+      }
+      if (current) stop(current)
+      if (!hasDisks(server)) {
+        schedules.delete(server.id)
+        return
+      }
+      const schedule: Schedule = { server, target, timer: null, stopped: false }
+      schedules.set(server.id, schedule)
+      // A first read soon, spread a little so an import does not fire every request at once.
+      schedule.timer = setTimeout(round, Math.floor(Math.random() * Math.min(1000, options.intervalMs / 10)), schedule)
+    },
+    remove (id) {
+      const schedule = schedules.get(id)
+      if (schedule) stop(schedule)
+      schedules.delete(id)
+    },
+    close () {
+      for (const schedule of schedules.values()) stop(schedule)
+      schedules.clear()
+    }
+  }
+}
