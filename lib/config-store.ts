@@ -187,7 +187,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     return { id: format(serial), next: serial + 1 }
   }
 
-  const createServer: ConfigStore['createServer'] = (input) => {
+  const createServer: ConfigStore['createServer'] = async (input) => {
     const body = parseServer(input)
     return enqueue(document => {
       let nextServerId = document.nextServerId
@@ -208,7 +208,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     })
   }
 
-  const updateServer: ConfigStore['updateServer'] = (id, input, precondition) => {
+  const updateServer: ConfigStore['updateServer'] = async (id, input, precondition) => {
     const body = parseServer(input)
     if (body.id !== undefined && body.id !== id) throw invalid('id', `must match the URL ('${id}')`)
     return enqueue(document => {
@@ -245,7 +245,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     changes: { ...noChanges(), groups: sortGroups(groups) }
   })
 
-  const createGroup: ConfigStore['createGroup'] = (input) => {
+  const createGroup: ConfigStore['createGroup'] = async (input) => {
     const body = parseGroup(input)
     return enqueue(document => {
       const lastOrder = Math.max(0, ...document.groups.map(group => group.order))
@@ -263,7 +263,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     })
   }
 
-  const updateGroup: ConfigStore['updateGroup'] = (id, input, precondition) => {
+  const updateGroup: ConfigStore['updateGroup'] = async (id, input, precondition) => {
     const body = parseGroup(input)
     if (body.id !== undefined && body.id !== id) throw invalid('id', `must match the URL ('${id}')`)
     return enqueue(document => {
@@ -312,7 +312,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     return changes
   }
 
-  const replace: ConfigStore['replace'] = (input) => {
+  const replace: ConfigStore['replace'] = async (input) => {
     const next = checkDocument(structuredClone(input))
     return enqueue(document => ({ document: next, value: next, changes: diff(document, next) }))
   }
