@@ -1,0 +1,106 @@
+import t from 'tap'
+import { readdirSync, readFileSync } from 'node:fs'
+import { startApp, validServer, waitFor, sleep } from './helpers.ts'
+import { connectEvents } from './sse-client.ts'
+
+/** The fping processes this test process started (other test files run their own). */
+function ourFpings (): Array<{ pid: number, args: string[] }> {
+  const found: Array<{ pid: number, args: string[] }> = []
+  for (const pid of readdirSync('/proc').filter(name => /^\d+$/.test(name))) {
+    try {
+      const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1])
+      if (parent !== process.pid) continue
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
+      if (args[0]?.endsWith('fping')) found.push({ pid: Number(pid), args })
+    } catch { /* the process ended meanwhile */ }
+  }
+  return found
+}
+const probed = (address: string) => ourFpings().some(({ args }) => args.includes(address))
+
+const statusChanges = (messages: Array<{ type: string }>) =>
+  messages.filter((message): message is { type: 'statusChange', update: { serverId: string, isOnline: boolean, previousStatus: boolean } } & { type: string } => message.type === 'statusChange')
+
+t.test('loopback targets come online after their own thresholds, with one statusChange each', async t => {
+  const api = await startApp(t, { pingIntervalMs: 200, pingTimeoutMs: 1000, threshold: 3 })
+  const events = await connectEvents(api.url)
+  t.teardown(() => events.close())
+  const quick = (await api.call('POST', '/api/config/servers', validServer({ name: 'quick', dnsAddress: '127.0.0.11', consecutiveSuccesses: 1 }))).json.data
+  const normal = (await api.call('POST', '/api/config/servers', validServer({ name: 'normal', dnsAddress: '127.0.0.12' }))).json.data
+  const slow = (await api.call('POST', '/api/config/servers', validServer({ name: 'slow', dnsAddress: '127.0.0.13', consecutiveSuccesses: 10 }))).json.data
+
+  const initial = (await api.call('GET', `/api/servers/${slow.id}`)).json.data
+  t.match(initial, { id: slow.id, name: 'slow', isOnline: false })
+
+  await waitFor(async () => (await api.call('GET', `/api/servers/${quick.id}`)).json.data.isOnline, 10000, 'quick online')
+  const quickStatus = (await api.call('GET', `/api/servers/${quick.id}`)).json.data
+  // At the moment the threshold-1 server flips, the threshold-10 one (2 s away) cannot have.
+  t.equal((await api.call('GET', `/api/servers/${slow.id}`)).json.data.isOnline, false, 'threshold 10 is not reached as soon as threshold 1')
+  t.type(quickStatus.responseTimeMs, 'number', 'the reply time is reported')
+  t.notOk(quickStatus.lastError)
+  await waitFor(async () => (await api.call('GET', '/api/servers')).json.data.every((s: { isOnline: boolean }) => s.isOnline), 15000, 'all online')
+
+  const slowStatus = (await api.call('GET', `/api/servers/${slow.id}`)).json.data
+  t.ok(slowStatus.consecutiveSuccesses >= 10 && slowStatus.consecutiveFailures === 0, 'counters are run lengths')
+  await sleep(1000) // several more rounds: still one flip each
+  const flips = statusChanges(events.messages)
+  t.same(flips.map(flip => flip.update.serverId).sort(), [quick.id, normal.id, slow.id].sort(), 'exactly one statusChange per server')
+  t.ok(flips.every(flip => flip.update.isOnline && !flip.update.previousStatus))
+  t.same((await api.call('GET', '/api/servers/stats/summary')).json.data, { total: 3, online: 3, offline: 0, uptime: 100 })
+  t.match((await api.call('GET', '/health')).json, { status: 'ok', serverCount: 3, onlineCount: 3, checks: { icmp: { ok: true } } })
+})
+
+t.test('a rename keeps the counters and emits no flip; a new dnsAddress starts afresh; a delete stops probing', async t => {
+  const api = await startApp(t, { pingIntervalMs: 200, threshold: 2 })
+  const events = await connectEvents(api.url)
+  t.teardown(() => events.close())
+  const server = (await api.call('POST', '/api/config/servers', validServer({ name: 'before', dnsAddress: '127.0.0.21' }))).json.data
+  await waitFor(async () => (await api.call('GET', `/api/servers/${server.id}`)).json.data.consecutiveSuccesses >= 5, 10000, 'five successes')
+
+  await api.call('PUT', `/api/config/servers/${server.id}`, validServer({ name: 'after', dnsAddress: '127.0.0.21' }))
+  const renamed = (await api.call('GET', `/api/servers/${server.id}`)).json.data
+  t.equal(renamed.name, 'after')
+  t.equal(renamed.isOnline, true)
+  t.ok(renamed.consecutiveSuccesses >= 5, `counters kept (${renamed.consecutiveSuccesses})`)
+  t.equal(statusChanges(events.messages).length, 1, 'only the first flip online')
+
+  await api.call('PUT', `/api/config/servers/${server.id}`, validServer({ name: 'after', dnsAddress: '127.0.0.22' }))
+  const moved = (await api.call('GET', `/api/servers/${server.id}`)).json.data
+  t.ok(moved.consecutiveSuccesses < 5, 'a new target starts its counters afresh')
+  await waitFor(() => probed('127.0.0.22') && !probed('127.0.0.21'), 10000, 'the old target is no longer probed')
+
+  await api.call('DELETE', `/api/config/servers/${server.id}`)
+  await waitFor(() => !probed('127.0.0.22'), 10000, 'no fping process probes a deleted server')
+  t.equal((await api.call('GET', `/api/servers/${server.id}`)).status, 404)
+  t.same((await api.call('GET', `/api/servers/${server.id}`)).json, { success: false, error: 'Server not found' })
+})
+
+t.test('a killed fping child is replaced and probing goes on', async t => {
+  const api = await startApp(t, { pingIntervalMs: 200, threshold: 1 })
+  const server = (await api.call('POST', '/api/config/servers', validServer({ dnsAddress: '127.0.0.31' }))).json.data
+  await waitFor(() => probed('127.0.0.31'), 10000, 'fping running')
+  const killed = ourFpings().filter(({ args }) => args.includes('127.0.0.31')).map(({ pid }) => pid)
+  t.equal(killed.length, 1, 'one fping process probes the server')
+  for (const pid of killed) process.kill(pid, 'SIGKILL')
+  const killedAt = (await api.call('GET', `/api/servers/${server.id}`)).json.data.lastChecked
+  await waitFor(async () => {
+    const status = (await api.call('GET', `/api/servers/${server.id}`)).json.data
+    return status.lastChecked > killedAt && status.isOnline && ourFpings().some(({ pid, args }) => args.includes('127.0.0.31') && !killed.includes(pid))
+  }, 15000, 'results from a new fping process after the kill')
+  t.pass('recovered')
+})
+
+t.test('without fping the server starts, health is degraded and every status says why', async t => {
+  const api = await startApp(t, { pingIntervalMs: 200, fpingPath: '/nonexistent/fping' })
+  const server = (await api.call('POST', '/api/config/servers', validServer())).json.data
+  const health = await waitFor(async () => {
+    const answer = (await api.call('GET', '/health')).json
+    return answer.status === 'degraded' ? answer : null
+  }, 10000, 'degraded health')
+  t.equal(health.checks.icmp.ok, false)
+  t.match(health.checks.icmp.error, /fping/)
+  const status = (await api.call('GET', `/api/servers/${server.id}`)).json.data
+  t.match(status, { isOnline: false, lastError: /fping/ })
+  const later = (await api.call('POST', '/api/config/servers', validServer({ name: 'later' }))).json.data
+  t.match((await api.call('GET', `/api/servers/${later.id}`)).json.data.lastError, /fping/, 'servers added later say it too')
+})
