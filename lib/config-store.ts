@@ -325,6 +325,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
 
   async function checkFile () {
     fileCheckWanted = false
+    if (closed) return
     // Our own write may be in flight: look again once it has landed.
     if (writing !== null) { fileCheckWanted = true; return }
     let text: string | null
@@ -339,7 +340,8 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     if (text !== null && contentHash(text) === adapter.lastWrittenHash) return
     if (text === null) {
       log.warn({ file }, 'the data file was removed by hand; writing the current configuration back')
-      void enqueue(document => ({ document, value: null, changes: noChanges() }))
+      enqueue(document => ({ document, value: null, changes: noChanges() }))
+        .catch(err => log.error({ err, file }, 'could not write the data file back'))
       return
     }
     try {

@@ -46,12 +46,17 @@ export interface Running {
 
 /** The real plugin on a real listening server on 127.0.0.1 with its data file in a temp dir. */
 export async function startApp (t: Test, options: EstatusOptions = {}, dir?: string): Promise<Running> {
-  dir ??= await tempDir(t)
+  // Teardowns run in order: the app must be closed before its folder goes.
+  const ownDir = dir === undefined
+  dir ??= await mkdtemp(join(tmpdir(), 'estatus-'))
   const dataFile = options.dataFile ?? join(dir, 'estatus.json')
   const app = Fastify({ logger: { level: process.env.TEST_LOG_LEVEL ?? 'silent' }, forceCloseConnections: true })
   await app.register(estatus, { ...options, dataFile })
   await app.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(() => app.close())
+  t.teardown(async () => {
+    await app.close()
+    if (ownDir) await rm(dir, { recursive: true, force: true })
+  })
   const address = app.server.address()
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
   return { app, url, dataFile, dir, call: (method, path, body, headers) => call(url, method, path, body, headers) }
