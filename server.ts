@@ -1,5 +1,5 @@
 // The standalone server: `npm start`. Settings come from the environment (SPEC §1).
-import Fastify from 'fastify'
+import Fastify, { type FastifyReply } from 'fastify'
 import { parseArgs } from 'node:util'
 import estatus from './app.ts'
 import { optionsFromEnv } from './lib/options.ts'
@@ -26,7 +26,12 @@ const app = Fastify({
     redact: ['req.headers.authorization', 'req.headers.cookie']
   },
   // The browser app's long-lived event streams must not keep a shutdown waiting.
-  forceCloseConnections: true
+  forceCloseConnections: true,
+  // Errors the router raises before any plugin runs (an over-long id, a malformed URL)
+  // get the API envelope too.
+  frameworkErrors (error, _request, reply) {
+    ;(reply as FastifyReply).code(error.statusCode ?? 400).send({ success: false, error: error.message })
+  }
 })
 
 await app.register(estatus, { ...options, importFrom })

@@ -12,7 +12,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createPinger, shardCapacity, type PingResult } from '../probes/fping.ts'
+import { createPinger, shardLayout, type PingResult } from '../probes/fping.ts'
 
 const SECONDS = Math.max(1, Number(process.env.BENCH_SECONDS ?? 30))
 const WARMUP_MS = 2000
@@ -51,14 +51,38 @@ function statFields (pid: number): string[] | null {
   } catch { return null }
 }
 
-/** Live (non-zombie) children of this process: pid → CPU ticks (utime+stime). */
-function childTicks (): Map<number, number> {
-  const out = new Map<number, number>()
+/** Pids of this process' children (from /proc/<pid>/task/<tid>/children, else a /proc scan). */
+function childPids (): number[] {
+  const out: number[] = []
+  try {
+    for (const tid of readdirSync(`/proc/${process.pid}/task`)) {
+      for (const pid of readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) {
+        if (pid !== '') out.push(Number(pid))
+      }
+    }
+    return out
+  } catch { /* no CONFIG_PROC_CHILDREN */ }
   for (const name of readdirSync('/proc')) {
     if (name.charCodeAt(0) > 57) continue
     const f = statFields(Number(name))
-    if (f === null || Number(f[1]) !== process.pid || f[0] === 'Z') continue
-    out.set(Number(name), Number(f[11]) + Number(f[12]))
+    if (f !== null && Number(f[1]) === process.pid) out.push(Number(name))
+  }
+  return out
+}
+
+/**
+ * Live probe children (fping / ping; not tsx's esbuild helper): pid → CPU ticks (utime+stime).
+ * Zombies are left out: their time is already in our cutime once reaped.
+ */
+function childTicks (): Map<number, number> {
+  const out = new Map<number, number>()
+  for (const pid of childPids()) {
+    let comm: string
+    try { comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim() } catch { continue }
+    if (comm !== 'fping' && comm !== 'ping') continue
+    const f = statFields(pid)
+    if (f === null || f[0] === 'Z') continue
+    out.set(pid, Number(f[11]) + Number(f[12]))
   }
   return out
 }
@@ -229,7 +253,7 @@ async function main (): Promise<void> {
     try { return execFileSync(which('fping') ?? 'fping', ['-v'], { encoding: 'utf8' }).trim() } catch { return 'fping not found' }
   })()
   console.log(`ICMP probe benchmark: period ${PERIOD_MS} ms, ${SECONDS} s per case after ${WARMUP_MS} ms warm-up; ${fpingVersion}; ` +
-    `${shardCapacity(PERIOD_MS)} targets per fping process; node ${process.version}; CLK_TCK ${CLK_TCK}`)
+    `up to ${shardLayout(PERIOD_MS).targetsPerProcess} targets per fping process (-i ${shardLayout(PERIOD_MS).gapMs}); node ${process.version}; CLK_TCK ${CLK_TCK}`)
   if (which('ping') === null) console.log('note: `ping` (iputils-ping) is not installed: the reference spawns `fping -c1 -t1000` per probe instead')
   const rows: Row[] = []
   for (const n of SIZES) {

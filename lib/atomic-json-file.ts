@@ -1,19 +1,48 @@
-import { open, readFile, rename, rm } from 'node:fs/promises'
+import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises'
 import { createHash, randomBytes } from 'node:crypto'
 import { basename, dirname, join } from 'node:path'
 import type { Adapter } from 'lowdb'
 
 export const contentHash = (text: string) => createHash('sha256').update(text).digest('hex')
 
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /**
  * A lowdb adapter that writes the whole document to a temp file with a unique name,
  * fsyncs it and renames it over the target: a crash at any instant leaves either the old
  * or the new document. (lowdb's own JSONFile uses steno, whose fixed temp name two
  * processes would share, and which does not fsync.)
+ *
+ * A process killed mid-write leaves its temp file behind; the first write of an adapter
+ * removes those of processes that are gone, so they do not pile up over crashes. (Those
+ * named with our own pid are left alone: another adapter of this process may be writing
+ * one.) It also creates the file's directory if needed.
  */
 export function atomicJsonFile<T> (file: string) {
   const directory = dirname(file)
+  const tempPrefix = `.${basename(file)}.`
+  const tempName = /^(\d+)\.[0-9a-f]+\.tmp$/
   let lastWrittenHash: string | null = null
+  let staleTempsChecked = false
+
+  async function removeStaleTemps () {
+    let names: string[]
+    try { names = await readdir(directory) } catch { return }
+    for (const name of names) {
+      if (!name.startsWith(tempPrefix)) continue
+      const pid = tempName.exec(name.slice(tempPrefix.length))?.[1]
+      const path = join(directory, name)
+      if (pid === undefined || Number(pid) === process.pid) continue
+      if (!isAlive(Number(pid))) await rm(path, { force: true }).catch(() => {})
+    }
+  }
 
   const adapter: Adapter<T> & { readText (): Promise<string | null>, readonly lastWrittenHash: string | null } = {
     get lastWrittenHash () { return lastWrittenHash },
@@ -33,8 +62,13 @@ export function atomicJsonFile<T> (file: string) {
     },
 
     async write (data: T) {
+      if (!staleTempsChecked) {
+        await mkdir(directory, { recursive: true })
+        staleTempsChecked = true
+        await removeStaleTemps()
+      }
       const text = JSON.stringify(data, null, 2) + '\n'
-      const temp = join(directory, `.${basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
+      const temp = join(directory, `${tempPrefix}${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
       const handle = await open(temp, 'wx', 0o600)
       try {
         await handle.writeFile(text)

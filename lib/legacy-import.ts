@@ -47,6 +47,7 @@ export function convertLegacy (legacyServers: unknown, legacyLayout: unknown): {
       if (typeof fields.id === 'number') { fields.id = String(fields.id); notes.push('numeric id kept as a string') }
       if (fields.dnsAddress === undefined && fields.dns !== undefined) notes.push('dns renamed to dnsAddress')
       if (fields.snmp === undefined && fields.snmpConfig !== undefined) notes.push('snmpConfig converted to snmp')
+      if (fields.netapp === undefined && fields.netappConfig !== undefined) notes.push('netappConfig renamed to netapp')
       const netapp = fields.netapp ?? fields.netappConfig
       if (isObject(netapp)) {
         if (netapp.apiType === undefined) notes.push('netapp.apiType set to rest')
@@ -79,6 +80,11 @@ export function convertLegacy (legacyServers: unknown, legacyLayout: unknown): {
       if (fields.row !== undefined || fields.position !== undefined) notes.push('row/position migrated to rowNumber/rowOrder')
       if (fields.order === null || fields.order === undefined) { delete fields.order; notes.push('missing order set after the previous group') }
       if (fields.serverIds === null) { delete fields.serverIds; notes.push('serverIds null set to []') }
+      // Servers with numeric ids (kept as strings above) are referenced by number.
+      if (Array.isArray(fields.serverIds) && fields.serverIds.some(id => typeof id === 'number')) {
+        fields.serverIds = fields.serverIds.map(id => (typeof id === 'number' ? String(id) : id))
+        notes.push('numeric server ids in serverIds kept as strings')
+      }
       const input = parseGroup(fields)
       const unknownIds = input.serverIds.filter(id => !known.has(id))
       if (unknownIds.length > 0) notes.push(`removed unknown server ids ${unknownIds.join(', ')}`)

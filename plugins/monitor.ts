@@ -249,7 +249,8 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     }
     // New thresholds apply from the next probe result; counters are kept.
     disks.set(after)
-    if (!hasDisks(after) && entry.status.diskInfo !== null) {
+    // Also when only failures were ever reported: the dashboard must drop the error.
+    if (!hasDisks(after) && (entry.status.diskInfo !== null || entry.diskFailing)) {
       entry.status.diskInfo = null
       entry.diskFailing = false
       publishDisks(entry)

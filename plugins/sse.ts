@@ -98,6 +98,9 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
     reply.sse.keepAlive()
     reply.sse.sendHeaders()
     const client = reply.raw
+    // The client may have left while hooks ran (a host's async onRequest, e.g. auth): its
+    // 'close' has fired already, so it must not join the set (it would never leave it).
+    if (client.destroyed) return
     // Everything from the snapshot to joining the broadcast set happens in this one
     // tick, so no event can fall between them.
     const missed = missedSince(request.headers['last-event-id'] as string | undefined)

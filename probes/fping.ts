@@ -4,10 +4,24 @@
  *
  * What fping 5.x does, as relied on here (checked against fping 5.1 and its source):
  * - `-l` loops forever; `-p MS` is the period between two echoes to one target; `-i MS` is
- *   the minimum gap between any two packets the process sends, so one process sends at most
- *   1000/i packets per second. Builds configured with `--enable-safe-limits` refuse
- *   `-i < 1` and `-p < 10` for non-root users (Debian's build does not, but we stay inside
- *   those limits so any build works): we use `-i 1` and clamp the period to >= 10 ms.
+ *   the minimum gap between any two packets the process sends (a float, sub-millisecond
+ *   works), so one process sends at most 1000/i packets per second. In practice each packet
+ *   takes i + ~0.1-0.2 ms (timer wake-up; measured on a 2-vCPU VM: 2,500 targets need
+ *   2.94 s per round at -i 1, 1.08 s at -i 0.32, 0.78 s at -i 0.2), so a shard of n targets
+ *   needs n*(i + PER_PACKET_MS) <= 80 % of the period or it falls behind (fping then just
+ *   sends late: fewer echoes than asked, no error). Builds configured with `--enable-safe-limits` refuse `-i < 1` and
+ *   `-p < 10` for non-root users with "these options are too risky for mere mortals" (exit 1);
+ *   Debian's build has no such limits, and root is never limited. We clamp the period to
+ *   >= 10 ms, use a sub-ms gap, and fall back to `-i 1` (smaller shards) if fping refuses.
+ * - Cost: every fping process opens its own raw ICMP socket, and the kernel hands EVERY
+ *   incoming ICMP packet to EVERY raw socket (each process then discards the other
+ *   processes' replies). So n processes cost about n times the wake-ups: 5,000 loopback
+ *   targets at 1/s took ~41 % of a core as 7 processes of 800 (-i 1) but ~20 % as 2 of
+ *   2,500. Hence few, large shards: at most MAX_PROCESS_PPS echoes/s each (one process
+ *   tops out near 4,000/s at -i 0.1 on a 2-vCPU VM).
+ * - fping line-buffers stdout: one write() per echo, so reading the pipe as data comes
+ *   wakes Node once per echo (~4 % of a core at 2,500/s). We read it in batches (see
+ *   readLines), ~40 wake-ups/s per process instead.
  * - `-t MS`: in loop mode fping accepts any timeout, also one longer than the period (since
  *   5.0 it then keeps 1 + t/p echoes per target in flight). The 2000 ms cap in `fping -h`
  *   only applies to the *default* timeout (= period, at most 2000). Replies later than the
@@ -52,6 +66,8 @@ export interface PingerOptions {
   onResult (result: PingResult): void
   /** A clear message when fping cannot run (missing binary, keeps dying); null when it works again. */
   onAvailability? (error: string | null): void
+  /** Tuning: at most this many targets per fping process (default: see shardLayout). */
+  maxTargetsPerProcess?: number
 }
 
 export interface Pinger {
@@ -63,16 +79,22 @@ export interface Pinger {
   close (): Promise<void>
 }
 
-/** Minimum gap between two packets of one fping process (-i), ms. 1 is the lowest every build accepts. */
-const GAP_MS = 1
+/** Echoes per second given to one fping process (see the cost note above). */
+const MAX_PROCESS_PPS = 2500
+/** Smallest -i we use, ms. */
+const MIN_GAP_MS = 0.1
+/** What one packet costs fping beyond -i (timer wake-up latency), ms; measured 0.1-0.18. */
+const PER_PACKET_MS = 0.15
+/** Largest -i we use, and the lowest that builds with safe limits accept for non-root, ms. */
+const SAFE_GAP_MS = 1
 /** Lowest period every fping build accepts for non-root users (-p). */
 const MIN_PERIOD_MS = 10
 /** fping forgets a sequence number 10 s after sending it (seqmap), so later replies are never matched. */
 const MAX_TIMEOUT_MS = 10_000
 /** A shard's round (targets x gap) must fit well inside the period. */
 const SHARD_FILL = 0.8
-/** Keeps command lines short (~16 KB) and restarts cheap. */
-const MAX_SHARD_TARGETS = 1000
+/** Keeps command lines short (< 64 KB). */
+const MAX_SHARD_TARGETS = 4000
 const BACKOFF_MIN_MS = 100
 const BACKOFF_MAX_MS = 30_000
 /** Retry delay floor when fping cannot even be started (missing binary): retry slowly. */
@@ -84,6 +106,8 @@ const FAILURES_UNAVAILABLE = 3
 /** SIGTERM, then SIGKILL after this long. */
 const KILL_GRACE_MS = 2_000
 const STDERR_TAIL_LINES = 5
+/** fping's stdout is read at most every this many ms (see readLines). */
+const READ_BATCH_MS = 25
 const MAX_LINE = 4096
 
 /** The timeout fping is actually given, in ms (see the file comment). */
@@ -97,9 +121,27 @@ function effectivePeriod (intervalMs: number): number {
   return Math.max(MIN_PERIOD_MS, Number.isFinite(intervalMs) ? Math.round(intervalMs) : 1000)
 }
 
-/** How many targets one fping process gets at this period. */
-export function shardCapacity (intervalMs: number): number {
-  return Math.max(1, Math.min(MAX_SHARD_TARGETS, Math.floor(SHARD_FILL * effectivePeriod(intervalMs) / GAP_MS)))
+export interface ShardLayout {
+  /** fping -i, ms */
+  gapMs: number
+  /** targets per fping process: one round (targets x (gap + PER_PACKET_MS)) takes at most 80 % of the period */
+  targetsPerProcess: number
+}
+
+/**
+ * How targets are split over fping processes at this interval. `safeLimits`: the fping
+ * build refuses -i < 1 for this user. `maxTargetsPerProcess` lowers the shard size.
+ */
+export function shardLayout (intervalMs: number, safeLimits = false, maxTargetsPerProcess?: number): ShardLayout {
+  const period = effectivePeriod(intervalMs)
+  let n = Math.min(MAX_SHARD_TARGETS, Math.floor(MAX_PROCESS_PPS * period / 1000))
+  if (maxTargetsPerProcess !== undefined && maxTargetsPerProcess >= 1) n = Math.min(n, Math.floor(maxTargetsPerProcess))
+  n = Math.max(1, n)
+  // the largest gap that still fits a round into SHARD_FILL of the period
+  const fit = Math.floor(100 * (SHARD_FILL * period / n - PER_PACKET_MS)) / 100
+  const gapMs = Math.min(SAFE_GAP_MS, Math.max(safeLimits ? SAFE_GAP_MS : MIN_GAP_MS, fit))
+  const targetsPerProcess = Math.max(1, Math.min(n, Math.floor(SHARD_FILL * period / (gapMs + PER_PACKET_MS) + 1e-9)))
+  return { gapMs, targetsPerProcess }
 }
 
 export interface FpingLine { address: string; seq: number; alive: boolean; rttMs?: number }
@@ -169,7 +211,9 @@ export function createPinger (opts: PingerOptions): Pinger {
   const fpingPath = opts.fpingPath ?? 'fping'
   const period = effectivePeriod(opts.intervalMs)
   const timeout = effectivePingTimeout(opts.intervalMs, opts.timeoutMs)
-  const capacity = shardCapacity(opts.intervalMs)
+  /** Set when fping refused a sub-millisecond -i ("too risky for mere mortals"). */
+  let safeLimits = false
+  let layout = shardLayout(opts.intervalMs, safeLimits, opts.maxTargetsPerProcess)
   /** Extra wait before a missing sequence number is declared lost. */
   const grace = period + 1000
 
@@ -238,6 +282,11 @@ export function createPinger (opts: PingerOptions): Pinger {
     // lines of a replaced process still in the pipe are real echoes; keep them unless the target is gone
     if (!byTarget.has(p.address)) return
     if (p.seq < st.next || st.ahead.includes(p.seq)) return // duplicate reply (fping -l prints it again)
+    if (p.seq > (Date.now() - proc.startedAt) / period + 2) {
+      // cannot have been sent yet: not a line we understand (and no flood of invented losses)
+      if (proc.unparsed++ < 5) log.debug({ line, pid: proc.pid }, 'fping: ignoring a sequence number from the future')
+      return
+    }
     // with timeout <= period the line for seq n is printed before any line for seq n+2
     lostUpTo(proc, p.address, st, p.seq - 1)
     markResolved(st, p.seq)
@@ -267,8 +316,8 @@ export function createPinger (opts: PingerOptions): Pinger {
       if (proc.retired || proc.ended) continue
       const elapsed = now - proc.startedAt - timeout - grace
       for (const [address, st] of proc.track) {
-        // seq k is due by start + k*period + idx*gap (+25% for the gap's overhead) + timeout + grace
-        const due = Math.floor((elapsed - st.idx * GAP_MS * 1.25) / period)
+        // seq k is due by start + k*period + idx*(gap + overhead) + timeout + grace
+        const due = Math.floor((elapsed - st.idx * (layout.gapMs + PER_PACKET_MS) * 1.5) / period)
         if (due >= st.next) lostUpTo(proc, address, st, due + 1)
       }
     }
@@ -363,7 +412,7 @@ export function createPinger (opts: PingerOptions): Pinger {
       if (m === null) {
         log.warn({ output: out.trim() }, `fping: '${fpingPath} -v' printed no version`)
       } else {
-        log.info({ version: `${m[1]}.${m[2]}`, shardCapacity: capacity, periodMs: period, timeoutMs: timeout }, 'fping: found')
+        log.info({ version: `${m[1]}.${m[2]}`, ...layout, periodMs: period, timeoutMs: timeout }, 'fping: found')
         if (Number(m[1]) < 5) {
           log.warn(`fping ${m[1]}.${m[2]} prints no "timed out" lines in loop mode; losses are inferred from missing sequence numbers (reported ${grace} ms late). Use fping >= 5.0`)
         }
@@ -381,7 +430,7 @@ export function createPinger (opts: PingerOptions): Pinger {
 
   function startProc (shard: Shard): Proc {
     const targets = [...shard.targets]
-    const args = ['-l', '-p', String(period), '-t', String(timeout), '-i', String(GAP_MS), '--', ...targets]
+    const args = ['-l', '-p', String(period), '-t', String(timeout), '-i', String(layout.gapMs), '--', ...targets]
     let markExited!: () => void
     const exited = new Promise<void>((resolve) => { markExited = resolve })
     const proc: Proc = {
@@ -414,7 +463,7 @@ export function createPinger (opts: PingerOptions): Pinger {
     proc.pid = child.pid
     log.debug({ shard: shard.id, pid: child.pid, targets: targets.length }, 'fping: started')
 
-    readLines(child.stdout, (line) => onLine(proc, line))
+    const readNow = readLines(child.stdout, (line) => onLine(proc, line), READ_BATCH_MS)
     readLines(child.stderr, (line) => onStderrLine(proc, line))
     let spawned = false
     child.on('spawn', () => { spawned = true })
@@ -422,10 +471,17 @@ export function createPinger (opts: PingerOptions): Pinger {
       if (!spawned && child.pid === undefined) procEnded(proc, null, null, err)
       else log.debug({ err, pid: proc.pid }, 'fping: child process error')
     })
+    // 'close' comes once stdout/stderr are drained too (their last lines explain an exit)
+    child.on('close', (code, signal) => { procEnded(proc, code, signal, null) })
     child.on('exit', (code, signal) => {
-      procEnded(proc, code, signal, null)
+      proc.markExited()
+      readNow()
       // a grandchild (wrapper script) could keep the pipes open: do not wait forever for them
-      setTimeout(() => { child.stdout?.destroy(); child.stderr?.destroy() }, 1000).unref()
+      setTimeout(() => {
+        child.stdout?.destroy()
+        child.stderr?.destroy()
+        procEnded(proc, code, signal, null)
+      }, 1000)
     })
     return proc
   }
@@ -439,6 +495,14 @@ export function createPinger (opts: PingerOptions): Pinger {
     const shard = proc.shard
     if (closed || proc.retired || shard.proc !== proc) return
     shard.proc = null
+    if (!safeLimits && layout.gapMs < SAFE_GAP_MS && proc.stderrTail.some((l) => l.includes('too risky'))) {
+      safeLimits = true
+      layout = shardLayout(opts.intervalMs, safeLimits, opts.maxTargetsPerProcess)
+      log.warn({ stderr: proc.stderrTail, ...layout },
+        'fping refuses -i < 1 for this user (a build with --enable-safe-limits): using -i 1 and more, smaller processes (run it as root or use a build without safe limits to save CPU)')
+      reshard()
+      return
+    }
     if (proc.results > 0 && Date.now() - proc.startedAt >= STABLE_MS) shard.failures = 0
     shard.failures++
     let delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (shard.failures - 1))
@@ -448,20 +512,22 @@ export function createPinger (opts: PingerOptions): Pinger {
       shard.failing = why
       delay = Math.max(delay, SPAWN_RETRY_MIN_MS)
     } else {
-      why = `fping (pid ${proc.pid ?? '?'}) exited with ${code !== null ? `code ${code}` : `signal ${signal ?? '?'}`}` +
+      why = `fping exited with ${code !== null ? `code ${code}` : `signal ${signal ?? '?'}`}` +
         (proc.stderrTail.length > 0 ? `: ${proc.stderrTail.join(' | ')}` : '')
       if ((code !== null && proc.results === 0) || shard.failures >= FAILURES_UNAVAILABLE) {
-        shard.failing = `fping keeps failing: ${why}`
+        const hint = proc.stderrTail.some((l) => l.includes("can't create socket"))
+          ? ' (fping needs CAP_NET_RAW: the Debian package sets it on /usr/bin/fping; or run as root)'
+          : ''
+        shard.failing = `fping keeps failing: ${why}${hint}`
       }
     }
-    const ctx = { shard: shard.id, targets: shard.targets.size, failures: shard.failures, retryInMs: delay }
+    const ctx = { shard: shard.id, pid: proc.pid, targets: shard.targets.size, failures: shard.failures, retryInMs: delay }
     if (shard.failures === 1) log.warn(ctx, `${why}; restarting with back-off`)
     else log.debug(ctx, why)
     shard.restartTimer = setTimeout(() => {
       shard.restartTimer = null
       if (!closed && shards.includes(shard) && shard.proc === null && shard.targets.size > 0) startProc(shard)
     }, delay)
-    shard.restartTimer.unref()
     refreshAvailability()
   }
 
@@ -492,6 +558,14 @@ export function createPinger (opts: PingerOptions): Pinger {
     const old = shard.proc
     startProc(shard)
     retire(old)
+  }
+
+  /** Rebuilds every shard with the current layout. */
+  function reshard (): void {
+    const all = [...byTarget.keys()]
+    for (const shard of [...shards]) removeShard(shard)
+    byTarget.clear()
+    setTargets(all)
   }
 
   function removeShard (shard: Shard): void {
@@ -538,7 +612,7 @@ export function createPinger (opts: PingerOptions): Pinger {
       Number(changed.has(b)) - Number(changed.has(a)) || a.targets.size - b.targets.size)
     for (const shard of candidates) {
       if (next >= added.length) break
-      const room = capacity - shard.targets.size
+      const room = layout.targetsPerProcess - shard.targets.size
       if (room <= 0) continue
       for (const address of added.slice(next, next + room)) {
         shard.targets.add(address)
@@ -549,7 +623,7 @@ export function createPinger (opts: PingerOptions): Pinger {
     }
     while (next < added.length) {
       const shard: Shard = { id: nextShardId++, targets: new Set(), proc: null, failures: 0, failing: null, restartTimer: null }
-      for (const address of added.slice(next, next + capacity)) {
+      for (const address of added.slice(next, next + layout.targetsPerProcess)) {
         shard.targets.add(address)
         byTarget.set(address, shard)
       }
@@ -595,11 +669,38 @@ export function createPinger (opts: PingerOptions): Pinger {
   }
 }
 
-function readLines (stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
-  if (stream === null) return
+interface PipeHandle { readStart (): number, readStop (): number }
+
+/**
+ * Splits a child's pipe into lines. With batchMs > 0 the pipe is read in batches: after each
+ * chunk the stream's libuv handle stops reading for batchMs (output waits in the pipe buffer,
+ * 64 KiB, far more than 25 ms of fping output) and starts again, so a busy fping wakes the event
+ * loop ~1000/batchMs times a second instead of once per line. readStop/readStart are the
+ * (undocumented) methods of the handle behind every Node pipe; without them, reading is plain
+ * flowing mode.
+ */
+function readLines (stream: NodeJS.ReadableStream | null, onLine: (line: string) => void, batchMs = 0): () => void {
+  if (stream === null) return () => {}
   let buf = ''
   stream.setEncoding('utf8')
+  const handle = (stream as unknown as { _handle?: Partial<PipeHandle> | null })._handle
+  const canBatch = batchMs > 0 && typeof handle?.readStop === 'function' && typeof handle.readStart === 'function'
+  let stopped = false
+  let timer: NodeJS.Timeout | null = null
+  const restart = (): void => {
+    if (timer !== null) { clearTimeout(timer); timer = null }
+    if (!stopped) return
+    stopped = false
+    const current = (stream as unknown as { _handle?: unknown })._handle
+    if (current !== handle || (stream as unknown as { destroyed?: boolean }).destroyed === true) return
+    try { (handle as PipeHandle).readStart() } catch { /* closed meanwhile */ }
+  }
   stream.on('data', (chunk: string) => {
+    if (canBatch && !stopped) {
+      stopped = true
+      try { (handle as PipeHandle).readStop() } catch { /* closed meanwhile */ }
+      timer = setTimeout(restart, batchMs)
+    }
     buf += chunk
     let start = 0
     let nl: number
@@ -611,4 +712,6 @@ function readLines (stream: NodeJS.ReadableStream | null, onLine: (line: string)
     if (buf.length > MAX_LINE) buf = '' // no newline in sight: garbage, drop it
   })
   stream.on('error', () => { /* the process' exit is handled elsewhere */ })
+  /** Reads on right away (e.g. to see the end of a process' output). */
+  return restart
 }

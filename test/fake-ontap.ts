@@ -1,5 +1,5 @@
 /**
- * A fake NetApp ONTAP filer for tests: HTTPS on 127.0.0.1 (random port) with a
+ * A fake NetApp ONTAP filer for tests: HTTPS on 127.0.0.1 (random port; `host` / `port` options to choose) with a
  * self-signed certificate made at test time with `openssl`, serving
  *
  * - REST  `GET /api/storage/luns` — Basic auth; `fields` (dotted names, `*`, `**`),
@@ -53,11 +53,15 @@ export interface FakeOntapOptions {
   zapiFailure?: { errno: string, reason: string }
   /** Broken filer: every REST page links to itself as `next`, every ZAPI page repeats its tag. */
   loopNext?: boolean
+  /** Loopback address to listen on (default 127.0.0.1), e.g. 127.0.0.3 for a second filer on the same port. */
+  host?: string
+  /** Port to listen on (default a free one). */
+  port?: number
 }
 
 export interface FakeOntap {
   port: number
-  /** `https://127.0.0.1:<port>` */
+  /** `https://<host>:<port>` */
   url: string
   /** Requests received so far. */
   readonly requests: number
@@ -423,12 +427,12 @@ export async function startFakeOntap (options: FakeOntapOptions): Promise<FakeOn
   server.on('clientError', (_err, socket) => { socket.destroy() })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => { server.off('error', reject); resolve() })
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => { server.off('error', reject); resolve() })
   })
   const port = (server.address() as AddressInfo).port
   return {
     port,
-    url: `https://127.0.0.1:${port}`,
+    url: `https://${options.host ?? '127.0.0.1'}:${port}`,
     get requests () { return requests },
     log,
     cert,

@@ -15,13 +15,19 @@ const freePort = () => new Promise<number>((resolve, reject) => {
   })
 })
 
-const fpingsProbing = (address: string) => readdirSync('/proc').filter(pid => {
+/** The fping processes `parent` started that probe `address` (other tests run fping too). */
+const fpingsProbing = (parent: number, address: string) => readdirSync('/proc').filter(pid => {
   if (!/^\d+$/.test(pid)) return false
   try {
+    const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1])
     const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-    return args[0]?.endsWith('fping') && args.includes(address)
+    return ppid === parent && args[0]?.endsWith('fping') && args.includes(address)
   } catch { return false }
-})
+}).map(Number)
+
+const alive = (pid: number) => {
+  try { process.kill(pid, 0); return true } catch { return false }
+}
 
 /** `npm start`'s entry as a child process, with the env of SPEC §1. */
 async function startServer (t: Parameters<typeof tempDir>[0], env: Record<string, string>) {
@@ -49,13 +55,13 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     t.teardown(() => events.close())
     const created = await call(server.url, 'POST', '/api/config/servers', validServer({ dnsAddress: address }))
     t.equal(created.status, 201)
-    await waitFor(() => fpingsProbing(address).length > 0, 10000, 'fping probing the server')
+    const fpings = await waitFor(() => { const pids = fpingsProbing(server.child.pid!, address); return pids.length > 0 ? pids : null }, 10000, 'fping probing the server')
 
     server.child.kill(signal)
     t.equal(await server.exited, 0, 'exit code 0')
     await events.ended
     t.pass('the event stream was ended')
-    t.same(fpingsProbing(address), [], 'no fping child is left behind')
+    t.same(fpings.filter(alive), [], 'no fping child is left behind')
     const stored = JSON.parse(readFileSync(join(server.dir, 'data', 'estatus.json'), 'utf8'))
     t.same(stored.servers.map((s: { id: string }) => s.id), [created.json.data.id])
   })

@@ -5,32 +5,19 @@
  * Windows agent sends them.
  */
 import t from 'tap'
-import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { createRequire } from 'node:module'
-import { createSocket } from 'node:dgram'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
-import { promisify } from 'node:util'
 import { readSnmpDisks, type DiskReading } from '../probes/snmp-disks.ts'
+import { freeUdpPort, snmpget, snmpwalk, startSnmpd } from './snmpd.ts'
 
-const execFileP = promisify(execFile)
 const MiB = 1048576
 const HR = '1.3.6.1.2.1.25.2.3.1'
 
 // ---------------------------------------------------------------------------
 // helpers
-
-/** A UDP port that was free a moment ago (bound to 0, read, released). */
-async function freeUdpPort (): Promise<number> {
-  const s = createSocket('udp4')
-  await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(0, '127.0.0.1', () => resolve()) })
-  const port = s.address().port
-  await new Promise<void>(resolve => s.close(() => resolve()))
-  return port
-}
 
 /** UDP sockets held by this process: socket fds whose inode is in /proc/self/net/udp{,6}. */
 function udpSocketCount (): number {
@@ -57,71 +44,6 @@ function udpSocketCount (): number {
 async function settle (): Promise<void> {
   await new Promise(resolve => setImmediate(resolve))
   await new Promise(resolve => setTimeout(resolve, 50))
-}
-
-const snmpEnv = (dir: string): NodeJS.ProcessEnv => ({
-  ...process.env,
-  SNMP_PERSISTENT_DIR: join(dir, 'persist'), // never touch /var/lib/snmp
-  MIBS: '', // numeric OIDs only: no MIB loading, no warnings
-  MIBDIRS: join(dir, 'no-mibs')
-})
-
-interface Snmpd { port: number, community: string, dir: string, proc: ChildProcess, stop: () => Promise<void> }
-
-/** snmpget with numeric OIDs; one printed value per requested OID. */
-async function snmpget (agent: { port: number, community: string, dir: string }, oids: string[]): Promise<string[]> {
-  const { stdout } = await execFileP('snmpget', [
-    '-v2c', '-c', agent.community, '-On', '-Oqv', '-Oe', '-OU', '-t', '1', '-r', '1',
-    `127.0.0.1:${agent.port}`, ...oids
-  ], { env: snmpEnv(agent.dir) })
-  return stdout.split('\n').filter(l => l !== '')
-}
-
-async function snmpwalk (agent: { port: number, community: string, dir: string }, oid: string): Promise<Array<[string, string]>> {
-  const { stdout } = await execFileP('snmpwalk', ['-v2c', '-c', agent.community, '-On', '-Oq', '-Oe', '-OU', '-t', '1', '-r', '1',
-    `127.0.0.1:${agent.port}`, oid], { env: snmpEnv(agent.dir) })
-  return stdout.split('\n').filter(l => l !== '').map((l) => {
-    const sp = l.indexOf(' ')
-    return [l.slice(0, sp), l.slice(sp + 1)]
-  })
-}
-
-/** Start `snmpd -f -Lo -C -c <conf>` on 127.0.0.1:<random port>; resolves once it answers. */
-async function startSnmpd (): Promise<Snmpd> {
-  let lastError = ''
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const dir = await mkdtemp(join(tmpdir(), 'snmpd-test-'))
-    const port = await freeUdpPort()
-    const community = 'c' + randomBytes(6).toString('hex')
-    const conf = join(dir, 'snmpd.conf')
-    await writeFile(conf, `agentAddress udp:127.0.0.1:${port}\nrocommunity ${community} 127.0.0.1\n`)
-    // -f stay in the foreground, -Lo log to stdout, -C read no other config file,
-    // -c our config, -p a pid file in the temp dir.
-    const proc = spawn('snmpd', ['-f', '-Lo', '-C', '-c', conf, '-p', join(dir, 'snmpd.pid')], {
-      env: snmpEnv(dir), stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let output = ''
-    proc.stdout?.on('data', (d: Buffer) => { output += d.toString() })
-    proc.stderr?.on('data', (d: Buffer) => { output += d.toString() })
-    let exited = false
-    const exit = new Promise<void>(resolve => proc.once('exit', () => { exited = true; resolve() }))
-    proc.once('error', (err) => { output += String(err) })
-    const stop = async (): Promise<void> => {
-      if (!exited) { proc.kill('SIGTERM'); await Promise.race([exit, new Promise(resolve => setTimeout(resolve, 3000))]) }
-      if (!exited) { proc.kill('SIGKILL'); await exit }
-      await rm(dir, { recursive: true, force: true })
-    }
-    const deadline = Date.now() + 8000
-    while (!exited && Date.now() < deadline) {
-      try {
-        await snmpget({ port, community, dir }, ['1.3.6.1.2.1.1.3.0']) // sysUpTime.0
-        return { port, community, dir, proc, stop }
-      } catch { await new Promise(resolve => setTimeout(resolve, 100)) }
-    }
-    lastError = `snmpd did not answer on udp 127.0.0.1:${port}: ${output.slice(-500)}`
-    await stop()
-  }
-  throw new Error(lastError)
 }
 
 function mib (bytes: number): number { return Math.round(bytes / MiB) }
