@@ -26,6 +26,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
+import { prng } from '../test/prng.ts'
 
 const SERVERS = 1000
 const MUTATIONS = Math.max(100, Number(process.env.BENCH_CONFIG_MUTATIONS ?? 3000))
@@ -160,21 +161,10 @@ async function serveReference (dataFile: string) {
 
 // ---- the load -------------------------------------------------------------------------
 
-/** mulberry32: the same mutation sequence for every run. */
-function prng (seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 interface Mutation { method: 'POST' | 'PUT', path: string, body: string }
 
 function mutations (count: number): Mutation[] {
-  const random = prng(42)
+  const random = prng(42) // the same mutation sequence for every run
   const list: Mutation[] = []
   for (let n = 0; n < count; n++) {
     if (random() < 0.1) {

@@ -9,16 +9,13 @@
  * SNMP_BENCH_PORT and SNMP_BENCH_COMMUNITY name a running agent on 127.0.0.1.
  * Env: SNMP_BENCH_TARGETS (100), SNMP_BENCH_ROUNDS (10), SNMP_BENCH_TIMEOUT_MS (5000).
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process'
-import { createSocket } from 'node:dgram'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { tmpdir, cpus } from 'node:os'
-import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { cpus } from 'node:os'
 import { promisify } from 'node:util'
 import { performance } from 'node:perf_hooks'
 import { readSnmpDisks, type SnmpDiskTarget } from '../probes/snmp-disks.ts'
+import { snmpEnv, startSnmpd } from '../test/snmpd.ts'
 
 const execFileP = promisify(execFile)
 const TARGETS = Number(process.env.SNMP_BENCH_TARGETS ?? 100)
@@ -28,39 +25,10 @@ const HOST = '127.0.0.1'
 
 interface Agent { port: number, community: string, pid?: number, env: NodeJS.ProcessEnv, stop: () => Promise<void> }
 
-async function freeUdpPort (): Promise<number> {
-  const s = createSocket('udp4')
-  await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(0, HOST, () => resolve()) })
-  const port = s.address().port
-  await new Promise<void>(resolve => s.close(() => resolve()))
-  return port
-}
-
-async function startSnmpd (): Promise<Agent> {
-  const dir = await mkdtemp(join(tmpdir(), 'snmpd-bench-'))
-  const env = { ...process.env, SNMP_PERSISTENT_DIR: join(dir, 'persist'), MIBS: '', MIBDIRS: join(dir, 'no-mibs') }
-  const port = await freeUdpPort()
-  const community = 'b' + randomBytes(6).toString('hex')
-  const conf = join(dir, 'snmpd.conf')
-  await writeFile(conf, `agentAddress udp:${HOST}:${port}\nrocommunity ${community} ${HOST}\n`)
-  const proc: ChildProcess = spawn('snmpd', ['-f', '-Lo', '-C', '-c', conf, '-p', join(dir, 'snmpd.pid')], { env, stdio: 'ignore' })
-  let exited = false
-  const exit = new Promise<void>(resolve => proc.once('exit', () => { exited = true; resolve() }))
-  proc.once('error', (err) => { console.error(`cannot start snmpd: ${err.message}`) })
-  const stop = async (): Promise<void> => {
-    if (!exited) { proc.kill('SIGTERM'); await Promise.race([exit, new Promise(resolve => setTimeout(resolve, 3000))]) }
-    if (!exited) { proc.kill('SIGKILL'); await exit }
-    await rm(dir, { recursive: true, force: true })
-  }
-  const deadline = Date.now() + 8000
-  while (!exited && Date.now() < deadline) {
-    try {
-      await execFileP('snmpget', ['-v2c', '-c', community, '-t', '0.5', '-r', '0', `${HOST}:${port}`, '1.3.6.1.2.1.1.3.0'], { env })
-      return { port, community, pid: proc.pid, env, stop }
-    } catch { await new Promise(resolve => setTimeout(resolve, 100)) }
-  }
-  await stop()
-  throw new Error(`snmpd did not start on udp ${HOST}:${port}`)
+/** A fresh local agent (test/snmpd.ts) in the shape the bench uses. */
+async function ownAgent (): Promise<Agent> {
+  const agent = await startSnmpd()
+  return { port: agent.port, community: agent.community, pid: agent.proc.pid, env: snmpEnv(agent.dir), stop: agent.stop }
 }
 
 /** utime + stime of a process in ms, from /proc/<pid>/stat (clock ticks, 100 Hz on Linux). */
@@ -92,7 +60,7 @@ async function main (): Promise<void> {
   const external = process.env.SNMP_BENCH_PORT !== undefined && process.env.SNMP_BENCH_COMMUNITY !== undefined
   const agent: Agent = external
     ? { port: Number(process.env.SNMP_BENCH_PORT), community: process.env.SNMP_BENCH_COMMUNITY!, env: { ...process.env, MIBS: '' }, stop: async () => {} }
-    : await startSnmpd()
+    : await ownAgent()
   try {
     const indexes = await storageIndexes(agent)
     if (indexes.length < 4) throw new Error(`the agent lists only ${indexes.length} storage rows`)

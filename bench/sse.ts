@@ -33,10 +33,10 @@
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request, Agent } from 'node:http'
-import { createServer } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePort } from '../test/helpers.ts'
 import type { ClientCommand, ClientMessage, ClientStats } from './sse-client.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -129,18 +129,6 @@ async function stop (child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), T.stop)
   await exited
   clearTimeout(timer)
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 // ---- /proc -------------------------------------------------------------------------

@@ -12,102 +12,44 @@
 // unanswered request can be pending: its stored value must be the last acknowledged one or
 // that pending request's. A server the model does not know must be a pending create.
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
+import { sleep } from './helpers.ts'
+import { prng } from './prng.ts'
+import { spawnServer, type ServerProcess } from './server-process.ts'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 24)
 const WORKERS = 16
 const SEED = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000)
 const TEMP_FILE = /^\.estatus\.json\.(\d+)\.[0-9a-f]+\.tmp$/
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with CRASH_SEED. */
-function prng (seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Seeded, so a failing run can be replayed with CRASH_SEED. */
 const random = prng(SEED)
 
-const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
-
-async function freePort (): Promise<number> {
-  const probe = createServer()
-  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, '127.0.0.1', resolve))
-  const address = probe.address()
-  await new Promise(resolve => probe.close(resolve))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
-}
-
-interface Child {
-  proc: ChildProcess
-  pid: number
-  url: string
-  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
-  output (): string
-}
-
-const children = new Set<Child>()
+const children = new Set<ServerProcess>()
 
 /** Starts server.ts on `dataFile` and waits until it answers. */
-async function startServer (dataFile: string): Promise<Child> {
-  const port = await freePort()
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-    cwd: ROOT,
+async function startServer (dataFile: string): Promise<ServerProcess> {
+  const child = await spawnServer({
+    dataFile,
     // Its own process group, so a kill takes any probe process it started along with it.
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
     env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ESTATUS_DATA_FILE: dataFile,
-      LOG_LEVEL: 'warn',
       // No probing: this test is about the data file.
       ESTATUS_PING_INTERVAL_MS: '3600000',
       ESTATUS_DISK_INTERVAL_MS: '86400000',
       ESTATUS_FPING_PATH: '/nonexistent/fping'
-    }
+    },
+    readyPath: '/api/config/servers'
   })
-  if (proc.pid === undefined) throw new Error('could not spawn server.ts')
-  let output = ''
-  const keep = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-4000) }
-  proc.stdout?.on('data', keep)
-  proc.stderr?.on('data', keep)
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>(resolve =>
-    proc.once('exit', (code, signal) => resolve({ code, signal })))
-  const child: Child = { proc, pid: proc.pid, url: `http://127.0.0.1:${port}`, exited, output: () => output }
   children.add(child)
-  void exited.then(() => children.delete(child))
-
-  const deadline = Date.now() + 20000
-  let done = false
-  void exited.then(() => { done = true })
-  for (;;) {
-    if (done) throw new Error(`server.ts exited before answering:\n${output}`)
-    try {
-      const answer = await request(`${child.url}/api/config/servers`)
-      const text = await answer.body.text()
-      if (answer.statusCode === 200) return child
-      throw new Error(`GET answered ${answer.statusCode}: ${text}`)
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`server.ts did not answer within 20 s (${(err as Error).message}):\n${output}`)
-      await sleep(20)
-    }
-  }
+  void child.exited.then(() => children.delete(child))
+  return child
 }
 
-async function kill (child: Child, signal: NodeJS.Signals) {
+async function kill (child: ServerProcess, signal: NodeJS.Signals) {
   try { process.kill(-child.pid, signal) } catch { /* already gone */ }
   return child.exited
 }
@@ -130,7 +72,7 @@ interface Worker {
 interface RoundResult { acknowledged: number, refused: string[] }
 
 /** Fires the stream until requests start failing (the kill), one request in flight per worker. */
-async function stream (child: Child, workers: Worker[], round: number, onStart: () => void): Promise<RoundResult> {
+async function stream (child: ServerProcess, workers: Worker[], round: number, onStart: () => void): Promise<RoundResult> {
   const agent = new Agent({ connections: WORKERS, pipelining: 1, keepAliveTimeout: 10000 })
   const refused: string[] = []
   let started = false

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request as undiciRequest } from 'undici'
@@ -60,6 +61,16 @@ export async function startApp (t: Test, options: EstatusOptions = {}, dir?: str
   const address = app.server.address()
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
   return { app, url, dataFile, dir, call: (method, path, body, headers) => call(url, method, path, body, headers) }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (bound to 0, read, released). */
+export async function freePort (): Promise<number> {
+  const probe = createServer()
+  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, '127.0.0.1', resolve))
+  const address = probe.address()
+  await new Promise(resolve => probe.close(resolve))
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  return address.port
 }
 
 export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))

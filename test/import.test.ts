@@ -10,6 +10,16 @@ import { startApp, tempDir, validServer, type Test } from './helpers.ts'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const MASK = '********'
 
+/** A server already in the canonical shape: the import keeps it as it is. */
+const NEW_STYLE_SERVER = {
+  id: 'server-007',
+  name: 'new style',
+  ip: '10.0.0.7',
+  dnsAddress: '127.0.0.7',
+  consecutiveFailures: 2,
+  netapp: { enabled: true, apiType: 'rest', username: 'u', password: 'p7', luns: [{ name: 'l7', path: '/vol/l7' }], verifyTls: true }
+}
+
 /** The old backend's servers.json: a top-level array with every legacy variant. */
 const LEGACY_SERVERS = [
   // Legacy string id, `dns` instead of `dnsAddress`, monitor state stored alongside.
@@ -30,14 +40,7 @@ const LEGACY_SERVERS = [
   // Rejected: duplicate id.
   { id: '1', name: 'dupe', ip: '10.0.0.9', dns: '127.0.0.9' },
   // Already canonical: kept as is, not reported; its generated-style id moves nextServerId.
-  {
-    id: 'server-007',
-    name: 'new style',
-    ip: '10.0.0.7',
-    dnsAddress: '127.0.0.7',
-    consecutiveFailures: 2,
-    netapp: { enabled: true, apiType: 'rest', username: 'u', password: 'p7', luns: [{ name: 'l7', path: '/vol/l7' }], verifyTls: true }
-  }
+  NEW_STYLE_SERVER
 ]
 
 /** The old backend's dashboard-layout.json. */
@@ -74,14 +77,7 @@ const EXPECTED_DOCUMENT = {
       dnsAddress: '127.0.0.4',
       netapp: { enabled: true, apiType: 'zapi', username: 'root', password: 'zapi-pw', luns: [{ name: 'l2', path: '/vol/v2/l2' }], verifyTls: false }
     },
-    {
-      id: 'server-007',
-      name: 'new style',
-      ip: '10.0.0.7',
-      dnsAddress: '127.0.0.7',
-      consecutiveFailures: 2,
-      netapp: { enabled: true, apiType: 'rest', username: 'u', password: 'p7', luns: [{ name: 'l7', path: '/vol/l7' }], verifyTls: true }
-    }
+    NEW_STYLE_SERVER
   ],
   groups: [
     { id: 'group-3', name: 'Web', order: 2, serverIds: ['1', 'server-007'], rowNumber: 1, rowOrder: 1 },

@@ -1,19 +1,10 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { call, tempDir, waitFor, validServer } from './helpers.ts'
+import { spawnServer } from './server-process.ts'
 import { connectEvents } from './sse-client.ts'
-
-const freePort = () => new Promise<number>((resolve, reject) => {
-  const probe = createServer()
-  probe.once('error', reject)
-  probe.listen(0, '127.0.0.1', () => {
-    const { port } = probe.address() as { port: number }
-    probe.close(() => resolve(port))
-  })
-})
 
 /** The fping processes `parent` started that probe `address` (other tests run fping too). */
 const fpingsProbing = (parent: number, address: string) => readdirSync('/proc').filter(pid => {
@@ -32,19 +23,10 @@ const alive = (pid: number) => {
 /** `npm start`'s entry as a child process, with the env of SPEC §1. */
 async function startServer (t: Parameters<typeof tempDir>[0], env: Record<string, string>) {
   const dir = await tempDir(t)
-  const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ESTATUS_DATA_FILE: join(dir, 'data', 'estatus.json'), LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  child.stdout.on('data', chunk => { output += chunk })
-  child.stderr.on('data', chunk => { output += chunk })
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+  const server = await spawnServer({ dataFile: join(dir, 'data', 'estatus.json'), env })
+  const child = server.proc
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  const url = `http://127.0.0.1:${port}`
-  await waitFor(async () => (await call(url, 'GET', '/health').catch(() => null))?.status === 200, 20000, 'the server to answer')
-  return { child, url, dir, exited, output: () => output }
+  return { child, url: server.url, dir, exited: server.exited.then(({ code }) => code), output: server.output }
 }
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
