@@ -21,7 +21,7 @@
  *   tops out near 4,000/s at -i 0.1 on a 2-vCPU VM).
  * - fping line-buffers stdout: one write() per echo, so reading the pipe as data comes
  *   wakes Node once per echo (~4 % of a core at 2,500/s). We read it in batches (see
- *   readLines), ~40 wake-ups/s per process instead.
+ *   readLines), at most 20 wake-ups/s per process instead (results up to 50 ms later).
  * - `-t MS`: in loop mode fping accepts any timeout, also one longer than the period (since
  *   5.0 it then keeps 1 + t/p echoes per target in flight). The 2000 ms cap in `fping -h`
  *   only applies to the *default* timeout (= period, at most 2000). Replies later than the
@@ -107,7 +107,7 @@ const FAILURES_UNAVAILABLE = 3
 const KILL_GRACE_MS = 2_000
 const STDERR_TAIL_LINES = 5
 /** fping's stdout is read at most every this many ms (see readLines). */
-const READ_BATCH_MS = 25
+const READ_BATCH_MS = 50
 const MAX_LINE = 4096
 
 /** The timeout fping is actually given, in ms (see the file comment). */
@@ -638,6 +638,11 @@ export function createPinger (opts: PingerOptions): Pinger {
       else restartShard(shard)
     }
     if (shards.length > 0 && checkTimer !== null) { clearTimeout(checkTimer); checkTimer = null }
+    if (shards.length === 0 && binaryError !== null && checkTimer === null) {
+      // nothing runs that could notice fping being installed: look for it now and then
+      checkTimer = setTimeout(() => { checkTimer = null; checkBinary() }, BACKOFF_MAX_MS)
+      checkTimer.unref()
+    }
     log.debug({ added: added.length, removed: removed.length, restarted: changed.size, shards: shards.length, targets: byTarget.size },
       'fping: targets updated')
     scheduleSweep()
@@ -674,7 +679,7 @@ interface PipeHandle { readStart (): number, readStop (): number }
 /**
  * Splits a child's pipe into lines. With batchMs > 0 the pipe is read in batches: after each
  * chunk the stream's libuv handle stops reading for batchMs (output waits in the pipe buffer,
- * 64 KiB, far more than 25 ms of fping output) and starts again, so a busy fping wakes the event
+ * 64 KiB, ~400 ms of output at 2,500 lines/s) and starts again, so a busy fping wakes the event
  * loop ~1000/batchMs times a second instead of once per line. readStop/readStart are the
  * (undocumented) methods of the handle behind every Node pipe; without them, reading is plain
  * flowing mode.
