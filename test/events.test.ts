@@ -5,8 +5,10 @@
 // Monitor events: every server here is really probed (fping, 127.0.0.x). `QUIET` sets one
 // echo per hour and a threshold of 10, but the pinger restarts fping (which then pings at
 // once) whenever the target list changes, so a test that changes targets ten times could
-// still flip a server online. Hence: where a scripted sequence is compared with what was
-// expected, the monitor's types (statusChange, diskUpdate) are filtered out (`configEvents`);
+// still flip a server online; and servers with SNMP/NetApp enabled (the secrets test) get
+// their disks read, which fails (nothing listens there) and publishes a diskUpdate.
+// Hence: where a scripted sequence is compared with what was expected, the monitor's
+// types (statusChange, diskUpdate) are filtered out (`configEvents`);
 // comparisons between clients, and with the bus, always use every state-changing event,
 // unfiltered. Tests that need exact ids without filtering change only groups (no targets).
 import t from 'tap'
@@ -639,8 +641,13 @@ t.test('1,000 connect/disconnect cycles leave nothing behind', async t => {
     if (mode === 1) {
       // eventsource: open, read the snapshot, close.
       const source = new EsClient(s.url)
+      const started = Date.now()
       const timer = setInterval(() => {
-        if (source.messages.length >= 2) { clearInterval(timer); source.close(); resolve('eventsource') }
+        const done = source.messages.length >= 2
+        if (!done && Date.now() - started < 15000) return
+        clearInterval(timer)
+        source.close()
+        resolve(done ? 'eventsource' : 'eventsource without a snapshot')
       }, 5)
       return
     }
@@ -676,10 +683,10 @@ t.test('1,000 connect/disconnect cycles leave nothing behind', async t => {
   t.equal(subscriptions, 0, 'no bus subscription was added by the connections (the hub\'s one remains the only listener)')
 
   // And the hub still works.
-  const after = rawClient(t, s.port)
-  await waitFor(() => after.messages.length >= 2, 10000, 'a new client')
+  const later = rawClient(t, s.port)
+  await waitFor(() => later.messages.length >= 2, 10000, 'a new client')
   t.equal((await s.call('POST', '/api/config/servers', validServer({ dnsAddress: '127.0.0.70' }))).status, 201)
-  await waitFor(() => stateEvents(after).length >= 1, 10000, 'its event')
+  await waitFor(() => stateEvents(later).length >= 1, 10000, 'its event')
   t.equal(s.hub.clientCount, 1)
 })
 
@@ -804,7 +811,10 @@ t.test('hand edits of the data file are published; invalid ones are rejected and
   const lastGood = await readDocument()
   const serversBefore = (await s.call('GET', '/api/config/servers')).text
   const groupsBefore = (await s.call('GET', '/api/config/groups')).text
-  t.equal((await health()).status === 'ok', (await health()).checks.icmp.ok, 'healthy apart from ICMP')
+  const allOk = (answer: any) => Object.values(answer.checks).every(check => (check as { ok: boolean }).ok)
+  const healthy = await health()
+  t.equal(healthy.checks.store.ok, true, 'the store is healthy after valid edits')
+  t.equal(healthy.status, allOk(healthy) ? 'ok' : 'degraded')
 
   // 3. Invalid: broken JSON (in place), then valid JSON with an invalid ip (atomic).
   await writeInPlace('{ "version": 1, "servers": [')
@@ -833,7 +843,7 @@ t.test('hand edits of the data file are published; invalid ones are rejected and
     { type: 'groupsChanged', groups: await groups() }
   ], 'only the valid edit\'s events, none from the rejected ones')
   report = await waitFor(async () => { const answer = await health(); return answer.checks.store.ok === true && answer }, 15000, 'healthy again')
-  t.equal(report.status === 'ok', report.checks.icmp.ok, 'health ok again (unless ICMP is unavailable)')
+  t.equal(report.status, allOk(report) ? 'ok' : 'degraded', 'health ok again (unless a probe program is unavailable)')
   t.equal(report.checks.store.error, undefined)
 
   for (const client of clients) t.same(invalidMessages(client), [])

@@ -2,24 +2,13 @@
 // Network traffic: only 127.0.0.0/8 (and ::1), and two network namespaces created here
 // and joined by a veth pair that exists nowhere else (nothing can leave the machine).
 import t from 'tap'
-import { execFile } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
+import { createTestHosts, netnsSkipReason, run, which, type TestHosts } from './netns.ts'
 import { createPinger, effectivePingTimeout, parseFpingLine, shardLayout, type PingResult } from '../probes/fping.ts'
 
-const run = promisify(execFile)
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
-
-function which (cmd: string): string | null {
-  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {
-    const p = join(dir, cmd)
-    try { accessSync(p, constants.X_OK); return p } catch { /* next */ }
-  }
-  return null
-}
 
 const FPING = which('fping')
 
@@ -272,38 +261,15 @@ t.test('real fping', { skip: FPING === null ? 'fping is not installed (Debian pa
     t.ok(await waitFor(() => fpingChildren().length === 0, 3000), 'a set of only invalid targets runs nothing')
   })
 
-  const ipPath = which('ip')
-  const netnsSkip = ipPath === null
-    ? '`ip` not found: install the Debian package iproute2'
-    : process.getuid?.() !== 0 ? 'needs root to create network namespaces (ip netns add)' : false
-  t.test('a down host (network namespaces + veth): alive, link down → not alive, up → alive; unroutable → losses', { skip: netnsSkip }, async (t) => {
-    const ip = ipPath ?? 'ip'
-    const id = randomBytes(3).toString('hex')
-    const nsA = `fpa${id}` // where fping runs
-    const nsB = `fpb${id}` // the host that goes down
-    const sub = `10.213.${randomBytes(1)[0]!}.${4 * (randomBytes(1)[0]! % 64)}`.split('.').map(Number)
-    const addrA = `${sub[0]}.${sub[1]}.${sub[2]}.${sub[3]! + 1}`
-    const addrB = `${sub[0]}.${sub[1]}.${sub[2]}.${sub[3]! + 2}`
-    const dir = mkdtempSync(join(tmpdir(), 'fping-test-'))
-    t.teardown(async () => {
-      rmSync(dir, { recursive: true, force: true })
-      for (const ns of [nsA, nsB]) await run(ip, ['netns', 'del', ns]).catch(() => {})
-    })
+  t.test('a down host (network namespaces + veth): alive, link down → not alive, up → alive; unroutable → losses', { skip: netnsSkipReason() }, async (t) => {
+    let hosts: TestHosts
     try {
-      await run(ip, ['netns', 'add', nsA])
-      await run(ip, ['netns', 'add', nsB])
+      hosts = await createTestHosts(t)
     } catch (err) {
       t.plan(0, `skipped: cannot create network namespaces: ${(err as Error).message.trim()}`)
       return
     }
-    // both ends live in our namespaces: the host's own routing is untouched, nothing can leak
-    await run(ip, ['link', 'add', `va${id}`, 'netns', nsA, 'type', 'veth', 'peer', 'name', `vb${id}`, 'netns', nsB])
-    await run(ip, ['-n', nsA, 'addr', 'add', `${addrA}/30`, 'dev', `va${id}`])
-    await run(ip, ['-n', nsB, 'addr', 'add', `${addrB}/30`, 'dev', `vb${id}`])
-    for (const [ns, dev] of [[nsA, `va${id}`], [nsB, `vb${id}`], [nsA, 'lo'], [nsB, 'lo']]) await run(ip, ['-n', ns!, 'link', 'set', dev!, 'up'])
-    // fping runs inside nsA through a wrapper (`ip netns exec` execs, so the pid stays fping's)
-    const wrapper = join(dir, 'fping')
-    writeFileSync(wrapper, `#!/bin/sh\nexec ${ip} netns exec ${nsA} ${FPING ?? 'fping'} "$@"\n`, { mode: 0o755 })
+    const { ip, proberNs: nsA, hostAddress: addrB, fpingWrapper: wrapper } = hosts
 
     const c = collector()
     const tl = testLog()
@@ -318,7 +284,7 @@ t.test('real fping', { skip: FPING === null ? 'fping is not installed (Debian pa
     t.ok(await waitFor(lastN(3, true), 8000), 'reachable host: alive')
     t.ok(c.of(addrB).filter((r) => r.alive).every((r) => typeof r.rttMs === 'number'), 'with an RTT')
 
-    await run(ip, ['-n', nsB, 'link', 'set', `vb${id}`, 'down'])
+    await hosts.linkDown()
     let ts = Date.now()
     t.ok(await waitFor(lastN(3, false), 8000), 'link down: not alive (fping "timed out")')
     t.ok(since(ts).filter((r) => !r.alive).every((r) => r.rttMs === undefined), 'losses carry no RTT')
@@ -327,7 +293,7 @@ t.test('real fping', { skip: FPING === null ? 'fping is not installed (Debian pa
     const down = since(ts)
     t.ok(down.length >= 4 && down.length <= 10 && down.every((r) => !r.alive), `one loss per interval while down (${down.length} in 1500 ms)`)
 
-    await run(ip, ['-n', nsB, 'link', 'set', `vb${id}`, 'up'])
+    await hosts.linkUp()
     t.ok(await waitFor(lastN(3, true), 10_000), 'link up: alive again')
 
     // a local send error (prohibit route): fping prints nothing for these echoes; the pinger

@@ -2,6 +2,7 @@ import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
 import { startApp, validServer, waitFor, sleep } from './helpers.ts'
 import { connectEvents } from './sse-client.ts'
+import { createTestHosts, netnsSkipReason } from './netns.ts'
 
 /** The fping processes this test process started (other test files run their own). */
 function ourFpings (): Array<{ pid: number, args: string[] }> {
@@ -103,4 +104,30 @@ t.test('without fping the server starts, health is degraded and every status say
   t.match(status, { isOnline: false, lastError: /fping/ })
   const later = (await api.call('POST', '/api/config/servers', validServer({ name: 'later' }))).json.data
   t.match((await api.call('GET', `/api/servers/${later.id}`)).json.data.lastError, /fping/, 'servers added later say it too')
+})
+
+t.test('a host in a network namespace goes offline when its link goes down and online when it comes back', { skip: netnsSkipReason() }, async t => {
+  const hosts = await createTestHosts(t)
+  // fping runs inside the prober's namespace, where the test host is reachable.
+  const api = await startApp(t, { pingIntervalMs: 200, threshold: 3, fpingPath: hosts.fpingWrapper })
+  const events = await connectEvents(api.url)
+  t.teardown(() => events.close())
+  const server = (await api.call('POST', '/api/config/servers', validServer({ name: 'netns-host', dnsAddress: hosts.hostAddress }))).json.data
+  const isOnline = async () => (await api.call('GET', `/api/servers/${server.id}`)).json.data.isOnline as boolean
+  const flipsOf = () => statusChanges(events.messages).filter(flip => flip.update.serverId === server.id)
+
+  await waitFor(isOnline, 15000, 'online while the link is up')
+  await hosts.linkDown()
+  await waitFor(async () => !(await isOnline()), 15000, 'offline after the link went down')
+  const down = (await api.call('GET', `/api/servers/${server.id}`)).json.data
+  t.ok(down.consecutiveFailures >= 3, 'after three failures in a row')
+  t.match(down.lastError, /no ICMP echo reply/)
+  await sleep(1000)
+  t.same(flipsOf().map(flip => flip.update.isOnline), [true, false], 'one statusChange each way so far')
+
+  await hosts.linkUp()
+  await waitFor(isOnline, 15000, 'online again after the link came back')
+  await sleep(1000)
+  t.same(flipsOf().map(flip => [flip.update.isOnline, flip.update.previousStatus]), [[true, false], [false, true], [true, false]],
+    'exactly one statusChange per flip')
 })
