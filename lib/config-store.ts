@@ -152,6 +152,8 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
         continue
       }
       committed = draft
+      // The file now holds a good configuration again, whatever a hand edit left in it.
+      health = { ok: true }
       for (const { pending, value, changes } of applied) {
         publish(changes)
         pending.resolve({ value, changes })
@@ -337,7 +339,10 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       return
     }
     if (closed || writing !== null) { fileCheckWanted = writing !== null; return }
-    if (text !== null && contentHash(text) === adapter.lastWrittenHash) return
+    if (text !== null && contentHash(text) === adapter.lastWrittenHash) {
+      health = { ok: true } // a rejected edit was undone by hand
+      return
+    }
     if (text === null) {
       log.warn({ file }, 'the data file was removed by hand; writing the current configuration back')
       enqueue(document => ({ document, value: null, changes: noChanges() }))
@@ -347,7 +352,6 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     try {
       const edited = JSON.parse(text) as unknown
       const { changes } = await replace(edited)
-      health = { ok: true }
       log.info({ file, added: changes.serversAdded.length, updated: changes.serversUpdated.length, removed: changes.serversRemoved.length, groupsChanged: changes.groups !== null }, 'applied a hand edit of the data file')
     } catch (err) {
       const reason = err instanceof SyntaxError ? `invalid JSON: ${err.message}` : (err as Error).message

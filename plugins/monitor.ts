@@ -93,9 +93,17 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     }
   }
 
+  // When fping restarts a shard (a server was added or removed) it pings every target at
+  // once; a result that soon after the previous one is that extra echo, and must not bring
+  // a threshold closer than the interval allows.
+  const lastResultAt = new Map<string, number>()
+  const minResultGap = options.pingIntervalMs / 2
+
   function onPing (result: PingResult) {
     const targets = byAddress.get(result.address)
     if (targets === undefined) return
+    if (result.at - (lastResultAt.get(result.address) ?? -Infinity) < minResultGap) return
+    lastResultAt.set(result.address, result.at)
     const error = result.alive ? undefined : `no ICMP echo reply from ${result.address} within ${pingTimeout} ms`
     for (const entry of targets) record(entry, result.alive, { rttMs: result.rttMs, error })
   }
@@ -133,7 +141,10 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     if (entry.address !== null) {
       const set = byAddress.get(entry.address)
       set?.delete(entry)
-      if (set?.size === 0) byAddress.delete(entry.address)
+      if (set?.size === 0) {
+        byAddress.delete(entry.address)
+        lastResultAt.delete(entry.address)
+      }
     }
     entry.address = address
     if (address !== null) {
