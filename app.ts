@@ -50,7 +50,7 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
 
   await fastify.register(async function estatusScope (scope) {
     if (settings.corsOrigin !== undefined) {
-      await scope.register(cors, { origin: settings.corsOrigin === '*' ? '*' : settings.corsOrigin })
+      await scope.register(cors, { origin: settings.corsOrigin })
     }
     await scope.register(configStore, { file: resolve(settings.dataFile), watchFile: settings.watchDataFile })
     await scope.register(eventBus)

@@ -35,6 +35,9 @@ const app = Fastify({
 })
 
 await app.register(estatus, { ...options, importFrom })
+app.setNotFoundHandler((_request, reply) => {
+  reply.code(404).send({ success: false, error: 'Route not found' })
+})
 
 let closing = false
 async function shutdown (signal: string) {

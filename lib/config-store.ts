@@ -1,14 +1,13 @@
 import { watch, type FSWatcher } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import { createHash } from 'node:crypto'
 import { Low } from 'lowdb'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ServerInput, StoreDocument, ServerConfig, GroupConfig, ReassignMode } from '../schemas/config.ts'
 import { atomicJsonFile, contentHash } from './atomic-json-file.ts'
-import { HttpError, conflict, invalid, notFound } from './errors.ts'
+import { HttpError, conflict, describeJsonError, invalid, notFound } from './errors.ts'
 import { keepStoredSecrets, sortGroups, toPublicServer } from './normalize.ts'
-import { createValidators } from './document.ts'
+import { checkGroupRules, checkServerRules, createValidators, nextSerial } from './document.ts'
 
 export interface ServerUpdate { before: ServerConfig, after: ServerConfig }
 
@@ -68,6 +67,19 @@ function noChanges (): ChangeSet {
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 
+/**
+ * Committed documents are frozen: what `servers()` and friends hand out can only be read,
+ * so nothing changes the configuration without validation, a write and its events.
+ * Items carried over from the previous document are frozen already and skipped.
+ */
+function deepFreeze<T> (value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const child of Object.values(value)) deepFreeze(child)
+  }
+  return value
+}
+
 /** The entity tag of an item: a digest of what clients see of it, so it never leaks a secret. */
 function etagOf (item: ServerConfig | GroupConfig): string {
   const visible = 'ip' in item ? toPublicServer(item) : item
@@ -91,9 +103,8 @@ function checkPrecondition (precondition: Precondition | undefined, item: Server
 
 export async function createConfigStore (options: ConfigStoreOptions): Promise<ConfigStore> {
   const { file, log } = options
-  const { parseServer, parseGroup, checkDocument, checkServerRules, checkGroupRules } = createValidators()
+  const { parseServer, parseGroup, checkDocument } = createValidators()
 
-  await mkdir(dirname(file), { recursive: true })
   const adapter = atomicJsonFile<StoreDocument>(file)
   const db = new Low<StoreDocument>(adapter, structuredClone(EMPTY_DOCUMENT))
   await db.read()
@@ -104,7 +115,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
   }
   await db.write()
 
-  let committed: StoreDocument = db.data
+  let committed: StoreDocument = deepFreeze(db.data)
   let health: StoreHealth = { ok: true }
   const listeners = new Set<ChangeListener>()
 
@@ -151,7 +162,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
         for (const { pending } of applied) pending.reject(new HttpError(500, 'Could not save the configuration'))
         continue
       }
-      committed = draft
+      committed = deepFreeze(draft)
       // The file now holds a good configuration again, whatever a hand edit left in it.
       health = { ok: true }
       for (const { pending, value, changes } of applied) {
@@ -200,6 +211,9 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
         nextServerId = generated.next
       } else if (document.servers.some(other => other.id === id)) {
         throw conflict(`Server with ID '${id}' already exists`)
+      } else {
+        // A client may pick an id that looks generated: the counter moves past it.
+        nextServerId = nextSerial(nextServerId, [id], 'server')
       }
       const server = completeServer(body, id)
       return {
@@ -323,9 +337,22 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
   let watcher: FSWatcher | null = null
   let debounce: NodeJS.Timeout | null = null
   let fileCheckWanted = false
+  let checking = false
   let closed = false
 
+  /** One look at a time; a change seen meanwhile gets another look afterwards. */
   async function checkFile () {
+    if (checking) { fileCheckWanted = true; return }
+    checking = true
+    try {
+      await inspectFile()
+    } finally {
+      checking = false
+    }
+    if (fileCheckWanted && writing === null) void checkFile()
+  }
+
+  async function inspectFile () {
     fileCheckWanted = false
     if (closed) return
     // Our own write may be in flight: look again once it has landed.
@@ -354,7 +381,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       const { changes } = await replace(edited)
       log.info({ file, added: changes.serversAdded.length, updated: changes.serversUpdated.length, removed: changes.serversRemoved.length, groupsChanged: changes.groups !== null }, 'applied a hand edit of the data file')
     } catch (err) {
-      const reason = err instanceof SyntaxError ? `invalid JSON: ${err.message}` : (err as Error).message
+      const reason = err instanceof SyntaxError ? describeJsonError(err, text) : (err as Error).message
       health = { ok: false, error: `hand edit of ${file} rejected, last good configuration kept: ${reason}` }
       log.error({ file, reason }, 'rejected a hand edit of the data file; keeping the last good configuration')
     }

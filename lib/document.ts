@@ -6,10 +6,15 @@ import { ValidationError, conflict, invalid, type FieldErrors } from './errors.t
 import { normalizeGroupInput, normalizeServerInput } from './normalize.ts'
 import { checker, createAjv } from './validation.ts'
 
-export const GENERATED_SERVER_ID = /^server-(\d+)$/
-export const GENERATED_GROUP_ID = /^group-(\d+)$/
+const GENERATED_SERVER_ID = /^server-(\d+)$/
+const GENERATED_GROUP_ID = /^group-(\d+)$/
 
-export function highestSerial (ids: Iterable<string>, pattern: RegExp): number {
+/** The highest serial among generated-looking ids, so counters never hand one out again. */
+export function nextSerial (current: number, ids: Iterable<string>, kind: 'server' | 'group'): number {
+  return Math.max(current, highestSerial(ids, kind === 'server' ? GENERATED_SERVER_ID : GENERATED_GROUP_ID) + 1)
+}
+
+function highestSerial (ids: Iterable<string>, pattern: RegExp): number {
   let highest = 0
   for (const id of ids) {
     const match = pattern.exec(id)
@@ -66,16 +71,15 @@ export function createValidators () {
       checkGroupRules(group, document, `groups.${i}`)
     })
     // Ids stay monotonic even if a hand edit lowered the counters.
-    document.nextServerId = Math.max(document.nextServerId, highestSerial(seen, GENERATED_SERVER_ID) + 1)
-    document.nextGroupId = Math.max(document.nextGroupId, highestSerial(groupIds, GENERATED_GROUP_ID) + 1)
+    document.nextServerId = nextSerial(document.nextServerId, seen, 'server')
+    document.nextGroupId = nextSerial(document.nextGroupId, groupIds, 'group')
     return document
   }
 
   return {
-    parseServer: (input: unknown): ServerInput => checkServerInput(normalizeServerInput(input)),
-    parseGroup: (input: unknown): GroupInput => checkGroupInput(normalizeGroupInput(input)),
-    checkDocument,
-    checkServerRules,
-    checkGroupRules
+    // Cloned first: the caller keeps its object, and schema defaults are not written into it.
+    parseServer: (input: unknown): ServerInput => checkServerInput(normalizeServerInput(structuredClone(input))),
+    parseGroup: (input: unknown): GroupInput => checkGroupInput(normalizeGroupInput(structuredClone(input))),
+    checkDocument
   }
 }

@@ -22,3 +22,16 @@ export class ValidationError extends HttpError {
 export const notFound = (message: string) => new HttpError(404, message)
 export const conflict = (message: string) => new HttpError(409, message)
 export const invalid = (field: string, message: string) => new ValidationError({ [field]: message })
+
+/**
+ * Where a JSON text is broken, without quoting it: V8's messages quote the text around
+ * the error, which may be a password.
+ */
+export function describeJsonError (err: unknown, text: string): string {
+  const message = err instanceof Error ? err.message : ''
+  if (/end of JSON input/.test(message)) return 'the JSON text ends too early'
+  const position = /at position (\d+)/.exec(message)?.[1]
+  if (position === undefined) return 'the text is not valid JSON'
+  const before = text.slice(0, Number(position)).split('\n')
+  return `invalid JSON at line ${before.length}, column ${before.at(-1)!.length + 1}`
+}

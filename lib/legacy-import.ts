@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { ServerInput, GroupInput, type StoreDocument, type ServerConfig, type GroupConfig } from '../schemas/config.ts'
-import { createValidators } from './document.ts'
+import { checkServerRules, createValidators } from './document.ts'
 import type { ConfigStore } from './config-store.ts'
 
 export interface ImportReport {
@@ -14,8 +14,8 @@ export interface ImportReport {
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
-// Fields the old backend's records may carry besides ours: aliases (normalised later) and
-// monitor state it stored alongside the config.
+// The fields we keep: ours and the old backend's aliases (normalised later). Anything else,
+// such as the monitor state it stored alongside the config, is dropped and reported.
 const SERVER_FIELDS = new Set([...Object.keys(ServerInput.properties), 'dns', 'snmpConfig', 'netappConfig'])
 const GROUP_FIELDS = new Set([...Object.keys(GroupInput.properties), 'row', 'position'])
 
@@ -31,7 +31,7 @@ function dropUnknown (record: Record<string, unknown>, known: Set<string>, notes
  * Ids are kept; every record that had to be fixed or was left out is reported.
  */
 export function convertLegacy (legacyServers: unknown, legacyLayout: unknown): { document: StoreDocument, report: ImportReport } {
-  const { parseServer, parseGroup, checkServerRules, checkDocument } = createValidators()
+  const { parseServer, parseGroup, checkDocument } = createValidators()
   const report: ImportReport = { fixed: [], rejected: [] }
   const servers: ServerConfig[] = []
   const groups: GroupConfig[] = []

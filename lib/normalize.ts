@@ -57,7 +57,7 @@ export function normalizeServerInput (body: unknown): unknown {
   return dropUndefined(server)
 }
 
-const LEGACY_POSITION_ORDER: Record<string, number> = { left: 1, right: 2 }
+const LEGACY_POSITION_ORDER = new Map([['left', 1], ['right', 2]])
 
 /** Trims the name and migrates legacy `row`/`position` (SPEC §3.5) to rowNumber/rowOrder. */
 export function normalizeGroupInput (body: unknown): unknown {
@@ -68,7 +68,7 @@ export function normalizeGroupInput (body: unknown): unknown {
     group.rowNumber ??= row
   }
   if (position !== undefined) {
-    const order = LEGACY_POSITION_ORDER[String(position)]
+    const order = LEGACY_POSITION_ORDER.get(String(position))
     if (order === undefined || typeof position !== 'string') throw invalid('position', 'must be one of: left, right')
     group.rowOrder ??= order
   }

@@ -28,7 +28,6 @@ export function createResolver (ttlMs = 60_000, failedTtlMs = 10_000) {
       }
       cache.set(name, entry)
       return entry.result
-    },
-    forget (name: string) { cache.delete(name) }
+    }
   }
 }

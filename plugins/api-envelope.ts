@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import secureJson from 'secure-json-parse'
 import type { FastifyError } from 'fastify'
-import { HttpError, ValidationError, type FieldErrors } from '../lib/errors.ts'
+import { HttpError, ValidationError, describeJsonError, type FieldErrors } from '../lib/errors.ts'
 import { createAjv, fieldErrors } from '../lib/validation.ts'
 
 export const BODY_LIMIT = 1048576
@@ -43,6 +43,8 @@ function forbiddenKeyPath (root: unknown): string {
 
 /** JSON bodies, with parse errors that say where, and prototype-poisoning keys refused by name. */
 function parseJsonBody (_request: unknown, body: string, done: (err: Error | null, value?: unknown) => void) {
+  // Some clients send the JSON content type on every request, bodiless DELETEs included.
+  if (body.trim() === '') return done(null, undefined)
   try {
     done(null, secureJson.parse(body, undefined, { protoAction: 'error', constructorAction: 'error' }))
   } catch (err) {
@@ -50,7 +52,7 @@ function parseJsonBody (_request: unknown, body: string, done: (err: Error | nul
       // The text parsed, so plain JSON.parse gives the same tree (with the keys as own properties).
       done(new ValidationError({ [forbiddenKeyPath(JSON.parse(body))]: 'is a forbidden key' }))
     } else {
-      done(new HttpError(400, `Malformed JSON body: ${(err as Error).message}`))
+      done(new HttpError(400, `Malformed JSON body: ${describeJsonError(err, body)}`))
     }
   }
 }
@@ -59,7 +61,7 @@ function parseJsonBody (_request: unknown, body: string, done: (err: Error | nul
  * The API conventions of SPEC §2 for the routes of the scope it is registered in: the
  * `{success, data | error}` envelope on every answer, readable validation messages that
  * name the field, our own Ajv (no silent removal or coercion), JSON bodies only, and
- * 404 "Route not found".
+ * 404 "Route not found" for unknown `/api` routes.
  */
 export default fp(async function apiEnvelope (fastify) {
   const ajv = createAjv()
@@ -68,9 +70,12 @@ export default fp(async function apiEnvelope (fastify) {
   fastify.removeAllContentTypeParsers()
   fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, parseJsonBody)
 
-  fastify.setNotFoundHandler((_request, reply) => {
-    reply.code(404).send({ success: false, error: 'Route not found' })
-  })
+  // Only below /api: embedded without a prefix, the host keeps its own 404 for the rest.
+  await fastify.register(async function apiNotFound (api) {
+    api.setNotFoundHandler((_request, reply) => {
+      reply.code(404).send({ success: false, error: 'Route not found' })
+    })
+  }, { prefix: '/api' })
 
   fastify.setErrorHandler((error: FastifyError, request, reply) => {
     let fields: FieldErrors | undefined

@@ -19,13 +19,8 @@ export default fp(async function configEvents (fastify) {
     if (changes.groups !== null) bus.publish({ type: 'groupsChanged', groups: changes.groups })
   }
 
-  const unsubscribe = fastify.configStore.onChange(changes => {
-    try {
-      publishChanges(changes)
-    } catch (err) {
-      fastify.log.error({ err }, 'could not publish a configuration change')
-    }
-  })
+  // A failing listener is logged by the store; it never fails the mutation.
+  const unsubscribe = fastify.configStore.onChange(publishChanges)
   fastify.addHook('onClose', async () => unsubscribe())
 }, {
   name: 'estatus-config-events',

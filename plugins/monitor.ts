@@ -4,7 +4,7 @@ import type { ServerConfig } from '../schemas/config.ts'
 import type { ServerStatus } from '../schemas/status.ts'
 import type { ChangeSet } from '../lib/config-store.ts'
 import { createResolver } from '../lib/resolver.ts'
-import { createPinger, type PingResult } from '../probes/fping.ts'
+import { createPinger, effectivePingTimeout, type PingResult } from '../probes/fping.ts'
 import type { DiskReading } from '../probes/snmp-disks.ts'
 import { createDiskScheduler, hasDisks } from '../lib/disk-scheduler.ts'
 
@@ -93,17 +93,9 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     }
   }
 
-  // When fping restarts a shard (a server was added or removed) it pings every target at
-  // once; a result that soon after the previous one is that extra echo, and must not bring
-  // a threshold closer than the interval allows.
-  const lastResultAt = new Map<string, number>()
-  const minResultGap = options.pingIntervalMs / 2
-
   function onPing (result: PingResult) {
     const targets = byAddress.get(result.address)
     if (targets === undefined) return
-    if (result.at - (lastResultAt.get(result.address) ?? -Infinity) < minResultGap) return
-    lastResultAt.set(result.address, result.at)
     const error = result.alive ? undefined : `no ICMP echo reply from ${result.address} within ${pingTimeout} ms`
     for (const entry of targets) record(entry, result.alive, { rttMs: result.rttMs, error })
   }
@@ -116,13 +108,11 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     onResult: onPing,
     onAvailability (error) {
       icmpError = error
-      if (error !== null) {
-        log.error({ error }, 'ICMP availability checks cannot run')
-        for (const entry of entries.values()) entry.status.lastError = error
-      }
+      // The prober has logged it; every status says it too.
+      if (error !== null) for (const entry of entries.values()) entry.status.lastError = error
     }
   })
-  const pingTimeout = Math.min(options.pingTimeoutMs, options.pingIntervalMs)
+  const pingTimeout = effectivePingTimeout(options.pingIntervalMs, options.pingTimeoutMs)
 
   // ---- probe targets ----------------------------------------------------------------
   let targetsDirty = false
@@ -141,10 +131,7 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     if (entry.address !== null) {
       const set = byAddress.get(entry.address)
       set?.delete(entry)
-      if (set?.size === 0) {
-        byAddress.delete(entry.address)
-        lastResultAt.delete(entry.address)
-      }
+      if (set?.size === 0) byAddress.delete(entry.address)
     }
     entry.address = address
     if (address !== null) {
@@ -251,11 +238,9 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     if (before.dnsAddress !== after.dnsAddress) {
       // Another target: what was known about the old one says nothing about it.
       const wasOnline = entry.status.isOnline
-      const address = entry.address
       entry.status = { ...newStatus(after), diskInfo: entry.status.diskInfo }
       if (wasOnline) setOnline(entry, false, entry.status.lastStatusChange)
       setAddress(entry, null)
-      if (address !== null && isIP(after.dnsAddress) === 0) targetsChanged()
       void resolveTarget(entry)
     }
     // New thresholds apply from the next probe result; counters are kept.

@@ -287,8 +287,10 @@ export function createPinger (opts: PingerOptions): Pinger {
       if (proc.unparsed++ < 5) log.debug({ line, pid: proc.pid }, 'fping: ignoring a sequence number from the future')
       return
     }
-    // with timeout <= period the line for seq n is printed before any line for seq n+2
-    lostUpTo(proc, p.address, st, p.seq - 1)
+    // Results of one target go out in sequence order: with timeout <= period, once seq n has
+    // a line every earlier echo is past its timeout, so one still unsettled is lost (its
+    // "timed out" line may follow a few microseconds later and is then ignored).
+    lostUpTo(proc, p.address, st, p.seq)
     markResolved(st, p.seq)
     proc.results++
     if (proc.results === 1) procWorks(proc)
@@ -481,7 +483,7 @@ export function createPinger (opts: PingerOptions): Pinger {
         child.stdout?.destroy()
         child.stderr?.destroy()
         procEnded(proc, code, signal, null)
-      }, 1000)
+      }, 1000).unref()
     })
     return proc
   }

@@ -11,7 +11,7 @@ export const SECRET_MASK = '********'
 const octet = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
 export const IPV4_PATTERN = `^(${octet}\\.){3}${octet}$`
 
-// `errorMessage` is read by schemas/errors.ts in place of the generic keyword message.
+// `errorMessage` is read by lib/validation.ts in place of the generic keyword message.
 const ServerName = Type.String({ minLength: 1, maxLength: 50 })
 const Ipv4 = Type.String({ pattern: IPV4_PATTERN, errorMessage: 'Invalid IPv4 address' })
 const ProbeTarget = Type.String({
@@ -41,7 +41,8 @@ export type SnmpConfig = Static<typeof SnmpConfig>
 
 export const NetappLun = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 100 }),
-  path: Type.String({ minLength: 2, maxLength: 255, pattern: '^/', errorMessage: 'must be a LUN path starting with "/"' })
+  // `/vol/v/lun`, or `svm:/vol/v/lun` where the same path exists in two SVMs.
+  path: Type.String({ minLength: 2, maxLength: 255, pattern: '^([A-Za-z0-9_.-]+:)?/', errorMessage: 'must be a LUN path starting with "/" (or "svm:/")' })
 }, { additionalProperties: false })
 
 export const NetappConfig = Type.Object({

@@ -16,5 +16,6 @@ export const Failure = Type.Object({
 export const Deleted = Type.Object({ deletedId: Type.String() })
 export const GroupDeleted = Type.Object({ deletedId: Type.String(), reassignedServers: Type.Array(Type.String()) })
 
-export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) })
+// Fastify's router refuses longer path parameters (maxParamLength 100) before this runs.
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) })
 export const IfMatch = Type.Object({ 'if-match': Type.Optional(Type.String()) })

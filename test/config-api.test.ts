@@ -225,3 +225,36 @@ t.test('the envelope covers unknown routes and non-JSON bodies', async t => {
   const health = await api.call('GET', '/health')
   t.match(health.json, { status: 'ok', serverCount: 0, checks: { store: { ok: true } } })
 })
+
+t.test('an explicit id that looks generated moves the counter past it', async t => {
+  const api = await startApp(t)
+  t.equal((await api.call('POST', '/api/config/servers', validServer({ id: 'server-002' }))).status, 201)
+  await api.call('DELETE', '/api/config/servers/server-002')
+  const first = (await api.call('POST', '/api/config/servers', validServer())).json.data.id
+  const second = (await api.call('POST', '/api/config/servers', validServer())).json.data.id
+  t.same([first, second], ['server-003', 'server-004'], 'server-002 is never handed out again')
+})
+
+t.test('requests as browsers and fetch wrappers send them', async t => {
+  const api = await startApp(t)
+  const id = (await api.call('POST', '/api/config/servers', validServer())).json.data.id
+  const deleted = await api.call('DELETE', `/api/config/servers/${id}`, '', { 'content-type': 'application/json' })
+  t.equal(deleted.status, 200, 'a bodiless DELETE with a JSON content type is fine')
+  const svm = await api.call('POST', '/api/config/servers', validServer({
+    netapp: { enabled: true, username: 'u', password: 'p', luns: [{ name: 'l', path: 'svm1:/vol/a/l1' }] }
+  }))
+  t.equal(svm.status, 201, 'a LUN path qualified with its SVM is accepted')
+})
+
+t.test('the host API hands out read-only data and never keeps the caller\'s objects', async t => {
+  const api = await startApp(t)
+  const store = api.app.estatus.store
+  const netapp: Record<string, unknown> = { enabled: true, username: 'u', password: 'p', luns: [{ name: 'l', path: '/vol/a/l' }] }
+  const { value } = await store.createServer(validServer({ netapp }))
+  t.notOk('apiType' in netapp, 'schema defaults are not written into the caller\'s object')
+  netapp.username = 'changed later'
+  t.equal(store.server(value.id)?.netapp?.username, 'u', 'changing the input afterwards changes nothing stored')
+  t.throws(() => { (store.server(value.id) as { name: string }).name = 'sneaky' }, TypeError, 'stored items are frozen')
+  t.throws(() => { (store.servers() as unknown[]).push({}) }, TypeError)
+  t.equal((await api.call('GET', `/api/config/servers/${value.id}`)).json.data.name, 'web-1')
+})

@@ -36,4 +36,18 @@ t.test('embedded under a prefix, without touching the host', async t => {
   t.same(events.filter(event => event.type === 'serverAdded').map(event => event.type === 'serverAdded' && event.server.name), ['web-1', 'from-host'])
   t.same(host.estatus.monitor.statuses().map(status => status.name), ['web-1', 'from-host'])
   t.same((await call(url, 'GET', '/status/api/servers')).json.data.map((status: { id: string }) => status.id), ['server-001', 'server-002'])
+  t.same((await call(url, 'GET', '/status/api/nope')).json, { success: false, error: 'Route not found' })
+})
+
+t.test('embedded without a prefix, the host keeps its own 404 outside /api', async t => {
+  const dir = await tempDir(t)
+  const host = Fastify({ logger: false })
+  await host.register(estatus, { dataFile: join(dir, 'embedded.json'), pingIntervalMs: 3600000 })
+  host.setNotFoundHandler((_request, reply) => { reply.code(404).send({ host: 'not here' }) })
+  await host.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => host.close())
+  const url = `http://127.0.0.1:${(host.server.address() as { port: number }).port}`
+  t.same((await call(url, 'GET', '/somewhere')).json, { host: 'not here' })
+  t.same((await call(url, 'GET', '/api/nothing')).json, { success: false, error: 'Route not found' })
+  t.equal((await call(url, 'GET', '/api/config/servers')).status, 200)
 })
