@@ -27,6 +27,8 @@ declare module 'fastify' {
 // exports are the bare function, which would be encapsulated away from it.)
 const fastifySse = fastifySseModule as unknown as typeof fastifySSE
 
+const SLOW_CLIENT_GRACE_MS = 1000
+
 const CONNECTED = `data: ${JSON.stringify({ type: 'connected', message: 'Connected to server status stream' })}\n\n`
 
 interface Frame { id: number, text: string }
@@ -46,12 +48,26 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
   let lastId = Date.now() * 1000
   const replay: Frame[] = []
 
+  // When each client went over the bound: a burst bigger than the bound (an import) is
+  // fine for a client that drains it; one that stays over for a grace period, or falls
+  // four bounds behind, cannot keep up.
+  const overSince = new Map<ServerResponse, number>()
+
+  function drop (client: ServerResponse) {
+    log.warn({ buffered: client.writableLength }, 'disconnecting an event stream client that does not keep up')
+    client.destroy()
+    clients.delete(client)
+    overSince.delete(client)
+  }
+
   function write (client: ServerResponse, text: string) {
-    if (client.writableLength > maxBuffered) {
-      log.warn({ buffered: client.writableLength }, 'disconnecting an event stream client that does not keep up')
-      client.destroy()
-      clients.delete(client)
-      return
+    const buffered = client.writableLength
+    if (buffered <= maxBuffered) {
+      overSince.delete(client)
+    } else {
+      const since = overSince.get(client)
+      if (buffered > 4 * maxBuffered || (since !== undefined && Date.now() - since > SLOW_CLIENT_GRACE_MS)) return drop(client)
+      if (since === undefined) overSince.set(client, Date.now())
     }
     client.write(text)
   }
@@ -108,7 +124,10 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
     if (missed === null) client.write(initial())
     else for (const frame of missed) client.write(frame.text)
     clients.add(client)
-    const leave = () => { clients.delete(client) }
+    const leave = () => {
+      clients.delete(client)
+      overSince.delete(client)
+    }
     client.once('close', leave)
     client.once('error', leave)
   })
@@ -121,6 +140,7 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
     unsubscribe()
     for (const client of clients) client.end()
     clients.clear()
+    overSince.clear()
   })
 }, {
   name: 'estatus-sse',

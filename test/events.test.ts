@@ -25,7 +25,7 @@ import estatus, { type EstatusOptions } from '../app.ts'
 import { StreamMessage, HeartbeatMessage, type EstatusEvent } from '../schemas/events.ts'
 import type { SseHub } from '../plugins/sse.ts'
 import type { EventBus } from '../plugins/event-bus.ts'
-import { call, tempDir, validServer, waitFor, type Answer, type Test } from './helpers.ts'
+import { call, sleep, tempDir, validServer, waitFor, type Answer, type Test } from './helpers.ts'
 
 /** No heartbeats, and (almost, see the top) no server can flip online during a test. */
 const QUIET: EstatusOptions = { pingIntervalMs: 3600000, pingTimeoutMs: 1000, threshold: 10, heartbeatMs: 3600000 }
@@ -606,6 +606,174 @@ t.test('a client that stops reading is disconnected; the others get every event;
   t.same(idAndText([...got, ...stateEvents(resumed)]), idAndText(stateEvents(fast[0]!)), 'with the same ids as a reading client')
 })
 
+// The slow-client policy (plugins/sse.ts): a client over the bound is dropped only once it
+// has stayed over it for longer than a grace period while events keep coming, or at once
+// when it is four bounds behind. The tests below watch the server side of a stalled stream
+// (its ServerResponse's `writableLength`, the unsent data the policy looks at) and publish
+// one event at a time until it is over the bound, so the loopback socket buffers, whatever
+// their size, only decide how many events that takes; nothing depends on timing except the
+// deliberate wait past the grace.
+
+/** plugins/sse.ts's SLOW_CLIENT_GRACE_MS (not exported). */
+const SLOW_CLIENT_GRACE_MS = 1000
+const DROP_MESSAGE = 'disconnecting an event stream client that does not keep up'
+
+/**
+ * The setup of the test above: groupsChanged events of ~22 KB (15 groups listing 20 servers
+ * with 64-character ids). `change()` publishes one; it resolves after the frame was handed
+ * to every stream (the store publishes before it resolves). `published` gets every bus event
+ * from here on.
+ */
+async function bigEvents (t: Test, s: EventsApp) {
+  const store = s.app.estatus.store
+  const serverIds: string[] = []
+  for (let i = 0; i < 20; i++) {
+    const id = `srv-${i}-`.padEnd(64, 'x')
+    await store.createServer(validServer({ id, name: `server ${i}`, dnsAddress: '127.0.0.60' }))
+    serverIds.push(id)
+  }
+  for (let i = 0; i < 15; i++) await store.createGroup({ name: `group ${i} `.padEnd(50, 'g'), serverIds })
+  const published: EstatusEvent[] = []
+  t.teardown(s.bus.subscribe(event => { published.push(event) }))
+  let n = 0
+  const change = async () => { await store.updateGroup('group-1', { name: `renamed ${n++}`, serverIds }) }
+  return { published, change }
+}
+
+/** The server side of each event stream whose request carried an `x-test-client` header, by its value. */
+function streamsByTag (s: EventsApp): Map<string, ServerResponse> {
+  const streams = new Map<string, ServerResponse>()
+  s.app.server.on('request', (req: http.IncomingMessage, res: ServerResponse) => {
+    const tag = req.headers['x-test-client']
+    if (typeof tag === 'string' && req.url?.startsWith('/api/events')) streams.set(tag, res)
+  })
+  return streams
+}
+
+/** Publishes one event at a time until `stream` has more than `bound` bytes unsent; returns how many it took. */
+async function fillOver (stream: ServerResponse, bound: number, change: () => Promise<void>): Promise<number> {
+  let events = 0
+  while (stream.writableLength <= bound) {
+    if (stream.destroyed) throw new Error(`the stream was dropped under the bound (after ${events} events)`)
+    if (++events > 5000) throw new Error(`only ${stream.writableLength} bytes unsent after 5000 events`)
+    await change()
+  }
+  return events
+}
+
+t.test('a client over the bound (under four bounds) that drains within the grace period keeps its stream: every event once, in order', async t => {
+  const bound = 64 * 1024
+  const s = await startEvents(t, { ...QUIET, sseMaxBufferedBytes: bound, replayEvents: 5000 })
+  const streams = streamsByTag(s)
+  const { published, change } = await bigEvents(t, s)
+
+  const slow = rawClient(t, s.port, { 'x-test-client': 'slow' })
+  const readers: Client[] = [rawClient(t, s.port), esClient(t, s.url)]
+  await waitFor(() => [slow, ...readers].every(client => client.messages.length >= 2), 10000, 'everyone connected')
+  const stream = streams.get('slow')
+  if (stream === undefined) throw new Error('the slow client\'s stream was not seen on the server')
+  t.equal(s.hub.clientCount, 3)
+
+  // Twice, the second stall starting well after the grace of the first: draining resets it.
+  for (const round of [1, 2]) {
+    slow.pause()
+    const events = await fillOver(stream, bound, change)
+    // Two more events, in one write of the store (so at the same moment): the first finds
+    // the client over the bound (the old policy dropped it right there), the second finds
+    // it still over, within the grace.
+    await Promise.all([change(), change()])
+    const backlog = stream.writableLength
+    t.ok(backlog > bound && backlog < 4 * bound, `round ${round}: ${backlog} bytes unsent after ${events + 2} events: over the bound of ${bound}, under four bounds`)
+    t.equal(s.hub.clientCount, 3, `round ${round}: still in the hub`)
+    t.notOk(stream.destroyed, `round ${round}: its stream is open`)
+
+    slow.resume()
+    await waitFor(() => stream.writableLength === 0 && stateEvents(slow).length >= published.length, 30000, `round ${round}: the backlog drained`)
+    for (let i = 0; i < 3; i++) await change()
+    await waitFor(() => stateEvents(slow).length >= published.length, 10000, `round ${round}: the events after the drain`)
+    t.equal(s.hub.clientCount, 3, `round ${round}: still in the hub after the drain`)
+    if (round === 1) await sleep(SLOW_CLIENT_GRACE_MS + 300)
+  }
+
+  t.notOk(slow.closed, 'never disconnected')
+  t.equal(slow.messages[0]!.data?.type, 'connected')
+  t.equal(slow.messages.filter(message => message.data?.type === 'connected').length, 1, 'one connection throughout')
+  t.same(stateEvents(slow).map(message => message.text), published.map(event => JSON.stringify(event)), 'the stalled client got every event, in order, once')
+  t.same(slow.badLines, [])
+  t.same(slow.oddFrames, [])
+  await waitFor(() => readers.every(client => stateEvents(client).length >= published.length), 30000, 'every event at every reader')
+  for (const [i, client] of readers.entries()) {
+    t.same(idAndText(stateEvents(client)), idAndText(stateEvents(slow)), `reader ${i}: the same events with the same ids`)
+  }
+  t.equal(await s.connections(), 3)
+})
+
+t.test('a client that stays over the bound past the grace period is dropped at the next event, one four bounds behind at once; the others get every event', async t => {
+  const bound = 64 * 1024
+  const logs: Array<{ msg?: string, buffered?: number }> = []
+  const stream = { write (line: string) { logs.push(JSON.parse(line)) } }
+  const s = await startEvents(t, { ...QUIET, sseMaxBufferedBytes: bound, replayEvents: 5000 }, { fastify: { logger: { level: 'warn', stream } } })
+  const drops = () => logs.filter(entry => entry.msg === DROP_MESSAGE).map(entry => entry.buffered ?? NaN)
+  const streams = streamsByTag(s)
+  const { published, change } = await bigEvents(t, s)
+
+  const far = rawClient(t, s.port, { 'x-test-client': 'far' })
+  const late = rawClient(t, s.port, { 'x-test-client': 'late' })
+  const fast = [rawClient(t, s.port), rawClient(t, s.port)]
+  const readers: Client[] = [...fast, esClient(t, s.url)]
+  await waitFor(() => [far, late, ...readers].every(client => client.messages.length >= 2), 10000, 'everyone connected')
+  const farStream = streams.get('far')
+  const lateStream = streams.get('late')
+  if (farStream === undefined || lateStream === undefined) throw new Error('the stalled clients\' streams were not seen on the server')
+  t.equal(s.hub.clientCount, 5)
+
+  // 1. Four bounds behind: dropped at once, well within the grace. A burst of events in one
+  // write of the store (at the same moment) takes it from just over the bound past four
+  // bounds. Node's http corks a response's writes until the next tick, so the burst is
+  // unsent at every client for that tick: the burst is sized so that the reading clients,
+  // which start it from an empty backlog, stay about one bound below four bounds.
+  far.pause()
+  const farEvents = await fillOver(farStream, bound, change)
+  t.equal(s.hub.clientCount, 5, `over the bound after ${farEvents} events, not dropped yet`)
+  const frameBytes = Buffer.byteLength(JSON.stringify(published.at(-1))) // a frame is this plus its id: line
+  const burst = Math.ceil((4 * bound - farStream.writableLength) / frameBytes) + 1
+  await Promise.all(Array.from({ length: burst }, () => change()))
+  t.ok(lateStream.writableLength < 4 * bound, `a reading client had ${lateStream.writableLength} bytes of the burst unsent: under four bounds`)
+  t.equal(s.hub.clientCount, 4, `four bounds behind: dropped within the same write (a burst of ${burst} events)`)
+  t.ok(farStream.destroyed, 'its stream was destroyed')
+  t.equal(drops().length, 1, 'one drop logged')
+  t.ok(drops()[0]! > 4 * bound, `dropped with ${drops()[0]} bytes unsent: over four bounds (${4 * bound})`)
+
+  // 2. Over the bound, under four bounds, and it never reads again. (It first reads what
+  // the burst above left unsent to it too, so its stall starts from an empty backlog.)
+  await waitFor(() => lateStream.writableLength === 0 && stateEvents(late).length >= published.length, 30000, 'the burst drained to the reading client')
+  late.pause()
+  const lateEvents = await fillOver(lateStream, bound, change)
+  await Promise.all([change(), change()])
+  const backlog = lateStream.writableLength
+  t.ok(backlog > bound && backlog < 4 * bound, `${backlog} bytes unsent after ${lateEvents + 2} events: over the bound, under four bounds`)
+  t.equal(s.hub.clientCount, 4, 'within the grace: kept')
+  t.equal(drops().length, 1)
+  await sleep(SLOW_CLIENT_GRACE_MS + 300)
+  t.notOk(lateStream.destroyed, 'no event during the grace: nothing has dropped it yet')
+  await change()
+  t.equal(s.hub.clientCount, 3, 'over the bound for longer than the grace: dropped at the next event')
+  t.ok(lateStream.destroyed, 'its stream was destroyed')
+  t.equal(drops().length, 2, 'a second drop logged')
+  t.ok(drops()[1]! > bound && drops()[1]! <= 4 * bound, `dropped with ${drops()[1]} bytes unsent: by the grace, not by the four bounds rule`)
+  await waitFor(async () => (await s.connections()) === 3, 10000, 'both stalled sockets closed on the server')
+
+  // The others were never held up and keep receiving.
+  for (let i = 0; i < 5; i++) await change()
+  t.equal(s.hub.clientCount, 3, 'the reading clients are all still there')
+  await waitFor(() => readers.every(client => stateEvents(client).length >= published.length), 30000, 'every event at every reader')
+  for (const [i, client] of readers.entries()) {
+    t.same(stateEvents(client).map(message => message.text), published.map(event => JSON.stringify(event)), `reader ${i}: every event, in order, once`)
+  }
+  t.notOk(fast.some(client => client.closed), 'no reading client was dropped')
+  t.ok(stateEvents(late).length < published.length && stateEvents(far).length < published.length, 'the stalled clients did not get everything')
+})
+
 // ---- 5. nothing left behind ------------------------------------------------------------------
 
 t.test('1,000 connect/disconnect cycles leave nothing behind', async t => {
@@ -849,4 +1017,47 @@ t.test('hand edits of the data file are published; invalid ones are rejected and
   for (const client of clients) t.same(invalidMessages(client), [])
   t.notOk(raw.bytes.includes(HAND_SECRET), 'the hand-written secret never went out')
   t.same(raw.badLines, [])
+})
+
+t.test('/health recovers when a rejected hand edit is undone by hand, and when an API write replaces the broken file', async t => {
+  const s = await startEvents(t, QUIET)
+  const storeCheck = async () => (await s.call('GET', '/health')).json.checks.store as { ok: boolean, error?: string }
+  const degraded = (what: string) => waitFor(async () => { const check = await storeCheck(); return check.ok ? null : check }, 15000, what)
+  const recovers = (what: string) => waitFor(async () => (await storeCheck()).ok, 10000, what).then(() => true, () => false)
+  t.equal((await s.call('POST', '/api/config/servers', validServer({ name: 'alpha', dnsAddress: '127.0.0.95' }))).status, 201)
+  t.equal((await s.call('POST', '/api/config/groups', { name: 'Core', serverIds: ['server-001'] })).status, 201)
+  t.equal((await storeCheck()).ok, true)
+  const good = await readFile(s.dataFile, 'utf8')
+  const serversBefore = (await s.call('GET', '/api/config/servers')).text
+  const published: EstatusEvent[] = []
+  t.teardown(s.bus.subscribe(event => { if (!MONITOR_TYPES.has(event.type)) published.push(event) }))
+  const writeAtomically = async (text: string) => {
+    const temp = join(dirname(s.dataFile), `hand-edit-${randomBytes(4).toString('hex')}.tmp`)
+    await writeFile(temp, text)
+    await rename(temp, s.dataFile)
+  }
+
+  // 1. Broken by hand, then the exact last good content put back by hand.
+  await writeFile(s.dataFile, '{ "version": 1, "servers": [')
+  t.match((await degraded('degraded after the broken edit')).error, /JSON/)
+  await writeAtomically(good)
+  t.ok(await recovers('healthy after the undo'), 'the last good content written back by hand: checks.store.ok is true again')
+  t.equal((await storeCheck()).error, undefined, 'and no error is reported')
+  t.equal(await readFile(s.dataFile, 'utf8'), good, 'the file was left as put back')
+  t.equal((await s.call('GET', '/api/config/servers')).text, serversBefore, 'the configuration is unchanged')
+  t.same(published, [], 'the undo published nothing')
+
+  // 2. Broken again, then replaced by the next API write.
+  await writeFile(s.dataFile, '{ "servers": 42 ')
+  await degraded('degraded after the second broken edit')
+  const created = await s.call('POST', '/api/config/servers', validServer({ name: 'bravo', dnsAddress: '127.0.0.96' }))
+  t.equal(created.status, 201)
+  t.same(await storeCheck(), { ok: true }, 'healthy as soon as the write that replaced the broken file has answered')
+  const written = JSON.parse(await readFile(s.dataFile, 'utf8'))
+  t.same(written.servers.map((server: { name: string }) => server.name), ['alpha', 'bravo'], 'the file is valid JSON again, with both servers')
+  t.same(written.groups.map((group: { name: string }) => group.name), ['Core'])
+  // The store looks at its own write once the watcher's debounce has passed: still healthy.
+  await sleep(1000)
+  t.same(await storeCheck(), { ok: true }, 'still healthy after the store has looked at the file again')
+  t.same(published, [{ type: 'serverAdded', server: created.json.data }], 'only the API write published an event')
 })
