@@ -553,20 +553,9 @@ t.test('the eventsource client reconnects by itself after the server drops it, w
 
 t.test('a client that stops reading is disconnected; the others get every event; it resumes', async t => {
   const s = await startEvents(t, { ...QUIET, sseMaxBufferedBytes: 64 * 1024, replayEvents: 5000 })
-  // Large but not huge events (~22 KB): groupsChanged with 15 groups listing 20 servers
-  // with 64-character ids. Each is well under the bound, so a client that reads is never
-  // near it; one that does not read passes it once the kernel's socket buffers are full.
-  const store = s.app.estatus.store
-  const serverIds: string[] = []
-  for (let i = 0; i < 20; i++) {
-    const id = `srv-${i}-`.padEnd(64, 'x')
-    await store.createServer(validServer({ id, name: `server ${i}`, dnsAddress: '127.0.0.60' }))
-    serverIds.push(id)
-  }
-  for (let i = 0; i < 15; i++) await store.createGroup({ name: `group ${i} `.padEnd(50, 'g'), serverIds })
-
-  const published: EstatusEvent[] = []
-  t.teardown(s.bus.subscribe(event => { published.push(event) }))
+  // Each ~22 KB event is well under the bound, so a client that reads is never near it;
+  // one that does not read passes it once the kernel's socket buffers are full.
+  const { published, change } = await bigEvents(t, s)
 
   const slow = rawClient(t, s.port)
   const fast = [rawClient(t, s.port), rawClient(t, s.port)]
@@ -579,12 +568,12 @@ t.test('a client that stops reading is disconnected; the others get every event;
 
   let changes = 0
   while (s.hub.clientCount === 4 && changes < 2000) {
-    await store.updateGroup('group-1', { name: `renamed ${changes}`, serverIds })
+    await change()
     changes++
   }
   t.equal(s.hub.clientCount, 3, `the stalled client was disconnected (after ${changes} events of ~${published.at(-1) ? JSON.stringify(published.at(-1)).length : 0} bytes)`)
   await waitFor(async () => (await s.connections()) === 3, 10000, 'its socket closed on the server')
-  for (let i = 0; i < 5; i++) await store.updateGroup('group-1', { name: `after ${i}`, serverIds })
+  for (let i = 0; i < 5; i++) await change()
   t.equal(s.hub.clientCount, 3, 'the reading clients are all still there')
 
   await waitFor(() => readers.every(client => stateEvents(client).length >= published.length), 30000, 'every event at every reading client')
