@@ -58,8 +58,6 @@ export interface ConfigStore {
 }
 
 const EMPTY_DOCUMENT: StoreDocument = { version: 1, nextServerId: 1, nextGroupId: 1, servers: [], groups: [] }
-const serverNotFound = (id: string) => notFound(`Server with ID '${id}' not found`)
-const groupNotFound = (id: string) => notFound(`Group with ID '${id}' not found`)
 
 function noChanges (): ChangeSet {
   return { serversAdded: [], serversUpdated: [], serversRemoved: [], groups: null }
@@ -95,10 +93,20 @@ function matchesIfMatch (header: string | undefined, item: ServerConfig | GroupC
   })
 }
 
-function checkPrecondition (precondition: Precondition | undefined, item: ServerConfig | GroupConfig, what: string) {
+/** The item a change is about, and where it stands: 404 when it is gone, 409 when If-Match is stale. */
+function locate<T extends ServerConfig | GroupConfig> (items: readonly T[], id: string, what: 'Server' | 'Group', precondition?: Precondition): { index: number, item: T } {
+  const index = items.findIndex(item => item.id === id)
+  const item = items[index]
+  if (item === undefined) throw notFound(`${what} with ID '${id}' not found`)
   if (!matchesIfMatch(precondition?.ifMatch, item)) {
-    throw conflict(`${what} with ID '${item.id}' was changed by someone else (If-Match does not match); reload and try again`)
+    throw conflict(`${what} with ID '${id}' was changed by someone else (If-Match does not match); reload and try again`)
   }
+  return { index, item }
+}
+
+/** An update body may carry the id, but only the one in the URL. */
+function checkBodyId (bodyId: string | undefined, id: string) {
+  if (bodyId !== undefined && bodyId !== id) throw invalid('id', `must match the URL ('${id}')`)
 }
 
 export async function createConfigStore (options: ConfigStoreOptions): Promise<ConfigStore> {
@@ -226,12 +234,9 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
 
   const updateServer: ConfigStore['updateServer'] = async (id, input, precondition) => {
     const body = parseServer(input)
-    if (body.id !== undefined && body.id !== id) throw invalid('id', `must match the URL ('${id}')`)
+    checkBodyId(body.id, id)
     return enqueue(document => {
-      const index = document.servers.findIndex(server => server.id === id)
-      const before = document.servers[index]
-      if (before === undefined) throw serverNotFound(id)
-      checkPrecondition(precondition, before, 'Server')
+      const { index, item: before } = locate(document.servers, id, 'Server', precondition)
       const after = completeServer(body, id, before)
       const servers = document.servers.with(index, after)
       return { document: { ...document, servers }, value: after, changes: { ...noChanges(), serversUpdated: [{ before, after }] } }
@@ -239,9 +244,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
   }
 
   const deleteServer: ConfigStore['deleteServer'] = (id, precondition) => enqueue(document => {
-    const removed = document.servers.find(server => server.id === id)
-    if (removed === undefined) throw serverNotFound(id)
-    checkPrecondition(precondition, removed, 'Server')
+    const { item: removed } = locate(document.servers, id, 'Server', precondition)
     let groupsTouched = false
     const groups = document.groups.map(group => {
       if (!group.serverIds.includes(id)) return group
@@ -281,12 +284,9 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
 
   const updateGroup: ConfigStore['updateGroup'] = async (id, input, precondition) => {
     const body = parseGroup(input)
-    if (body.id !== undefined && body.id !== id) throw invalid('id', `must match the URL ('${id}')`)
+    checkBodyId(body.id, id)
     return enqueue(document => {
-      const index = document.groups.findIndex(group => group.id === id)
-      const before = document.groups[index]
-      if (before === undefined) throw groupNotFound(id)
-      checkPrecondition(precondition, before, 'Group')
+      const { index, item: before } = locate(document.groups, id, 'Group', precondition)
       const group: GroupConfig = {
         id,
         name: body.name,
@@ -301,9 +301,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
   }
 
   const deleteGroup: ConfigStore['deleteGroup'] = (id, options = {}) => enqueue(document => {
-    const removed = document.groups.find(group => group.id === id)
-    if (removed === undefined) throw groupNotFound(id)
-    checkPrecondition(options, removed, 'Group')
+    const { item: removed } = locate(document.groups, id, 'Group', options)
     let groups = document.groups.filter(group => group !== removed)
     const target = options.reassign === 'default' ? sortGroups(groups)[0] : undefined
     if (target !== undefined) {

@@ -576,11 +576,7 @@ t.test('a client that stops reading is disconnected; the others get every event;
   for (let i = 0; i < 5; i++) await change()
   t.equal(s.hub.clientCount, 3, 'the reading clients are all still there')
 
-  await waitFor(() => readers.every(client => stateEvents(client).length >= published.length), 30000, 'every event at every reading client')
-  for (const [i, client] of readers.entries()) {
-    t.same(stateEvents(client).map(message => message.text), published.map(event => JSON.stringify(event)), `reader ${i}: every event, in order, once`)
-  }
-  t.notOk(fast.some(client => client.closed), 'no reading client was dropped')
+  await everyEventAtEveryReader(t, readers, fast, published)
 
   // It resumes: what reached it before the cut, then the rest by Last-Event-ID.
   slow.resume()
@@ -606,6 +602,15 @@ t.test('a client that stops reading is disconnected; the others get every event;
 /** plugins/sse.ts's SLOW_CLIENT_GRACE_MS (not exported). */
 const SLOW_CLIENT_GRACE_MS = 1000
 const DROP_MESSAGE = 'disconnecting an event stream client that does not keep up'
+
+/** Every reading client got every published event, in order, exactly once, and none was dropped. */
+async function everyEventAtEveryReader (t: Pick<typeof import('tap').default, 'same' | 'notOk'>, readers: Client[], fast: RawClient[], published: EstatusEvent[]) {
+  await waitFor(() => readers.every(client => stateEvents(client).length >= published.length), 30000, 'every event at every reader')
+  for (const [i, client] of readers.entries()) {
+    t.same(stateEvents(client).map(message => message.text), published.map(event => JSON.stringify(event)), `reader ${i}: every event, in order, once`)
+  }
+  t.notOk(fast.some(client => client.closed), 'no reading client was dropped')
+}
 
 /**
  * The setup of the test above: groupsChanged events of ~22 KB (15 groups listing 20 servers
@@ -755,11 +760,7 @@ t.test('a client that stays over the bound past the grace period is dropped at t
   // The others were never held up and keep receiving.
   for (let i = 0; i < 5; i++) await change()
   t.equal(s.hub.clientCount, 3, 'the reading clients are all still there')
-  await waitFor(() => readers.every(client => stateEvents(client).length >= published.length), 30000, 'every event at every reader')
-  for (const [i, client] of readers.entries()) {
-    t.same(stateEvents(client).map(message => message.text), published.map(event => JSON.stringify(event)), `reader ${i}: every event, in order, once`)
-  }
-  t.notOk(fast.some(client => client.closed), 'no reading client was dropped')
+  await everyEventAtEveryReader(t, readers, fast, published)
   t.ok(stateEvents(late).length < published.length && stateEvents(far).length < published.length, 'the stalled clients did not get everything')
 })
 
