@@ -18,7 +18,8 @@ export interface DiskScheduler {
   /** Starts, restarts (when what is read changed) or leaves alone the rounds of this server. */
   set (server: ServerConfig): void
   remove (id: string): void
-  close (): void
+  /** Stops every schedule, aborts the rounds in flight and resolves once they have let go of their sockets. */
+  close (): Promise<void>
 }
 
 /** What a disk round depends on; a change of anything else leaves a running schedule alone. */
@@ -31,7 +32,8 @@ interface Schedule {
   server: ServerConfig
   target: string
   timer: NodeJS.Timeout | null
-  stopped: boolean
+  /** Aborted when the schedule stops: the round in flight lets go of its sockets at once. */
+  controller: AbortController
 }
 
 /**
@@ -44,11 +46,14 @@ export function createDiskScheduler (options: DiskSchedulerOptions): DiskSchedul
   // Requests stay well inside a round, so a timed-out round never runs into the next one.
   const timeoutMs = Math.max(500, Math.min(5000, Math.floor(options.intervalMs * 0.8)))
 
-  async function read (server: ServerConfig): Promise<DiskReading[]> {
+  /** Rounds in flight, of running and of stopped schedules (an aborted round still has to settle). */
+  const inFlight = new Set<Promise<void>>()
+
+  async function read (server: ServerConfig, signal: AbortSignal): Promise<DiskReading[]> {
     const { snmp, netapp } = server
     const [snmpReadings, netappReadings] = await Promise.all([
       snmp?.enabled && snmp.disks.length > 0
-        ? readSnmpDisks({ host: server.dnsAddress, port: options.snmpPort, community: snmp.community ?? options.snmpCommunity, disks: snmp.disks, timeoutMs })
+        ? readSnmpDisks({ host: server.dnsAddress, port: options.snmpPort, community: snmp.community ?? options.snmpCommunity, disks: snmp.disks, timeoutMs, signal })
         : [],
       netapp?.enabled
         ? readNetappLuns({
@@ -59,7 +64,8 @@ export function createDiskScheduler (options: DiskSchedulerOptions): DiskSchedul
           password: netapp.password ?? '',
           luns: netapp.luns,
           verifyTls: netapp.verifyTls ?? true,
-          timeoutMs: Math.max(timeoutMs, Math.min(10000, Math.floor(options.intervalMs * 0.8)))
+          timeoutMs: Math.max(timeoutMs, Math.min(10000, Math.floor(options.intervalMs * 0.8))),
+          signal
         })
         : []
     ])
@@ -69,21 +75,30 @@ export function createDiskScheduler (options: DiskSchedulerOptions): DiskSchedul
   async function round (schedule: Schedule) {
     schedule.timer = null
     const started = Date.now()
+    const { signal } = schedule.controller
     try {
-      const readings = await read(schedule.server)
-      if (!schedule.stopped) options.onRound(schedule.server, readings)
+      const readings = await read(schedule.server, signal)
+      // A stopped schedule's round (aborted, or finished meanwhile) is not reported.
+      if (!signal.aborted) options.onRound(schedule.server, readings)
     } catch (err) {
       // The probes report failures as readings; anything thrown is a bug, logged, not fatal.
       options.log.error({ err, serverId: schedule.server.id }, 'disk round failed')
     }
-    if (!schedule.stopped) {
-      schedule.timer = setTimeout(round, Math.max(0, options.intervalMs - (Date.now() - started)), schedule)
+    if (!signal.aborted) {
+      schedule.timer = setTimeout(startRound, Math.max(0, options.intervalMs - (Date.now() - started)), schedule)
     }
   }
 
+  function startRound (schedule: Schedule) {
+    const running = round(schedule)
+    inFlight.add(running)
+    void running.finally(() => { inFlight.delete(running) })
+  }
+
   function stop (schedule: Schedule) {
-    schedule.stopped = true
     if (schedule.timer) clearTimeout(schedule.timer)
+    schedule.timer = null
+    schedule.controller.abort()
   }
 
   return {
@@ -99,19 +114,21 @@ export function createDiskScheduler (options: DiskSchedulerOptions): DiskSchedul
         schedules.delete(server.id)
         return
       }
-      const schedule: Schedule = { server, target, timer: null, stopped: false }
+      const schedule: Schedule = { server, target, timer: null, controller: new AbortController() }
       schedules.set(server.id, schedule)
       // A first read soon, spread a little so an import does not fire every request at once.
-      schedule.timer = setTimeout(round, Math.floor(Math.random() * Math.min(1000, options.intervalMs / 10)), schedule)
+      schedule.timer = setTimeout(startRound, Math.floor(Math.random() * Math.min(1000, options.intervalMs / 10)), schedule)
     },
     remove (id) {
       const schedule = schedules.get(id)
       if (schedule) stop(schedule)
       schedules.delete(id)
     },
-    close () {
+    async close () {
       for (const schedule of schedules.values()) stop(schedule)
       schedules.clear()
+      // Aborted rounds settle at once; waiting for them means no socket outlives close().
+      await Promise.all(inFlight)
     }
   }
 }

@@ -280,8 +280,8 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
   fastify.addHook('onClose', async () => {
     unsubscribe()
     clearInterval(nameTimer)
-    disks.close()
-    await pinger.close()
+    // Aborts the disk rounds in flight; both settle together.
+    await Promise.all([disks.close(), pinger.close()])
   })
 }, {
   name: 'estatus-monitor',

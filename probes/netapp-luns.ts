@@ -2,8 +2,10 @@
  * NetApp ONTAP LUN space probe (SPEC §6.2), over REST (ONTAP 9.6+) or ZAPI (legacy).
  *
  * - One undici Agent per call (TLS verification per target), destroyed in `finally`.
- * - `timeoutMs` bounds the whole call, every page included (AbortSignal.timeout), and
+ * - `timeoutMs` bounds the whole call, every page included (one deadline timer), and
  *   also each connect / headers / body phase.
+ * - `signal` aborts the call: the request in flight stops at once, the Agent is destroyed,
+ *   and every LUN is `{ok: false, error: 'aborted'}` (not a time-out).
  * - LUNs are matched by their path (`/vol/vol1/lun1`). A path may be qualified with the
  *   SVM as `svm1:/vol/vol1/lun1` when the same path exists in several SVMs.
  * - Never rejects: one reading per configured LUN, in configured order.
@@ -14,7 +16,7 @@ import { Agent, request, type Dispatcher } from 'undici'
 import { XMLBuilder, XMLParser } from 'fast-xml-parser'
 import { isIPv6 } from 'node:net'
 import { diskFigures, type DiskInfo } from '../schemas/status.ts'
-import type { DiskReading } from './snmp-disks.ts'
+import { ABORTED, type DiskReading } from './snmp-disks.ts'
 
 export type { DiskReading } from './snmp-disks.ts'
 
@@ -27,6 +29,8 @@ export interface NetappTarget {
   luns: Array<{ name: string, path: string }>
   verifyTls: boolean
   timeoutMs: number
+  /** Aborts the call: the request stops at once, every LUN reads `{ok: false, error: 'aborted'}`. */
+  signal?: AbortSignal
 }
 
 /** Records asked for per page (REST max_records / ZAPI max-records). */
@@ -62,7 +66,10 @@ interface Ctx {
   timeoutMs: number
   verifyTls: boolean
   dispatcher: Dispatcher
+  /** Aborted by the deadline or by the caller's signal. */
   signal: AbortSignal
+  /** The caller's signal: its abort is reported as 'aborted', not as a time-out. */
+  caller?: AbortSignal
   wanted: Set<string> // LUN paths we need
 }
 
@@ -92,6 +99,7 @@ function errorChain (err: unknown): Array<Error & { code?: string }> {
 }
 
 function describeTransportError (err: unknown, ctx: Ctx, api: string): string {
+  if (ctx.caller?.aborted === true) return ABORTED
   const chain = errorChain(err)
   const timedOut = ctx.signal.aborted ||
     chain.some(e => e.name === 'TimeoutError' || (e.code !== undefined && TIMEOUT_ERROR_CODES.has(e.code)))
@@ -361,12 +369,22 @@ export async function readNetappLuns (target: NetappTarget): Promise<DiskReading
   const password = target.password ?? ''
   const mask = (s: string): string => password.length >= 3 ? s.split(password).join('********') : s
   const failAll = (error: string): DiskReading[] => luns.map(l => ({ ok: false, name: l.name, error: mask(error) }))
+  // Not masked: a password that happens to be part of the word must not garble it.
+  const abortedAll = (): DiskReading[] => luns.map(l => ({ ok: false, name: l.name, error: ABORTED }))
 
   const timeoutMs = Math.floor(target.timeoutMs)
   if (!Number.isFinite(timeoutMs) || timeoutMs < 1) return failAll(`invalid NetApp timeout ${String(target.timeoutMs)} ms`)
   if (!Number.isInteger(port) || port < 1 || port > 65535) return failAll(`invalid NetApp port ${String(port)}`)
   if (typeof target.host !== 'string' || target.host === '') return failAll('no NetApp host configured')
   if (target.apiType !== 'rest' && target.apiType !== 'zapi') return failAll(`unknown NetApp apiType ${String(target.apiType)}`)
+  const caller = target.signal
+  // A function, not a narrowed property: the signal may abort at any await.
+  const aborted = (): boolean => caller?.aborted === true
+  if (aborted()) return abortedAll()
+
+  // The deadline and the caller's signal in one signal for undici. Not AbortSignal.any():
+  // on Node 20 each call would leave an entry behind in a long-lived caller signal.
+  const stop = new AbortController()
 
   const dispatcher = new Agent({
     connect: { rejectUnauthorized: target.verifyTls, timeout: timeoutMs },
@@ -384,18 +402,28 @@ export async function readNetappLuns (target: NetappTarget): Promise<DiskReading
     timeoutMs,
     verifyTls: target.verifyTls,
     dispatcher,
-    signal: AbortSignal.timeout(timeoutMs),
+    signal: stop.signal,
+    caller,
     wanted: new Set(wantedPaths)
   }
+  const deadline = setTimeout(() => {
+    stop.abort(new DOMException(`NetApp request timed out after ${timeoutMs} ms`, 'TimeoutError'))
+  }, timeoutMs)
+  const onAbort = (): void => { stop.abort(caller?.reason) }
+  caller?.addEventListener('abort', onAbort, { once: true })
   try {
     const records = target.apiType === 'rest' ? await fetchRest(ctx, wantedPaths) : await fetchZapi(ctx)
+    if (aborted()) return abortedAll()
     return luns.map(l => {
       const r = lunReading(l, records, where)
       return r.ok ? r : { ...r, error: mask(r.error) }
     })
   } catch (err) {
+    if (aborted()) return abortedAll()
     return failAll(err instanceof NetappError ? err.message : describeTransportError(err, ctx, target.apiType === 'rest' ? 'REST API' : 'ZAPI'))
   } finally {
+    clearTimeout(deadline)
+    caller?.removeEventListener('abort', onAbort)
     await dispatcher.destroy().catch(() => {})
   }
 }

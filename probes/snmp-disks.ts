@@ -10,6 +10,8 @@
  * - A missing index (NoSuchInstance / NoSuchObject) fails that disk only; a failure of
  *   the whole request (timeout, agent down, unresolvable host) fails every disk.
  * - The community is a secret: it never appears in an error message.
+ * - `signal` aborts the call: the session is closed at once and every disk is
+ *   `{ok: false, error: 'aborted'}` (the call still resolves, it never throws).
  */
 import { createRequire } from 'node:module'
 import { isIPv6 } from 'node:net'
@@ -21,7 +23,12 @@ export interface SnmpDiskTarget {
   community: string
   disks: Array<{ index: number, name?: string }>
   timeoutMs: number
+  /** Aborts the call: the session is closed at once, every disk reads `{ok: false, error: 'aborted'}`. */
+  signal?: AbortSignal
 }
+
+/** The error of every disk of an aborted call. */
+export const ABORTED = 'aborted'
 
 export type DiskReading =
   | { ok: true, disk: DiskInfo }
@@ -126,16 +133,22 @@ function readDescr (vb: SnmpVarbind): string {
 
 type RowResult = { ok: true, varbinds: Map<number, SnmpVarbind> } | { ok: false, error: string }
 
-/** Issue one GET and resolve with its varbinds or a request-level error message. */
-function getOnce (session: SnmpSession, oids: string[], where: string, timeoutMs: number): Promise<{ varbinds?: SnmpVarbind[], error?: string }> {
+/**
+ * Issue one GET and resolve with its varbinds or a request-level error message.
+ * `aborts` holds a callback per pending GET; the caller runs them on abort.
+ */
+function getOnce (session: SnmpSession, oids: string[], where: string, timeoutMs: number, aborts: Set<() => void>): Promise<{ varbinds?: SnmpVarbind[], error?: string }> {
   return new Promise((resolve) => {
     let settled = false
     const settle = (r: { varbinds?: SnmpVarbind[], error?: string }): void => {
       if (settled) return
       settled = true
       clearTimeout(guard)
+      aborts.delete(abort)
       resolve(r)
     }
+    const abort = (): void => { settle({ error: ABORTED }) }
+    aborts.add(abort)
     // net-snmp always calls back (timeout, socket error, close), but a guard costs nothing
     // and makes the bound independent of its internals.
     const guard = setTimeout(() => {
@@ -190,6 +203,10 @@ export async function readSnmpDisks (target: SnmpDiskTarget): Promise<DiskReadin
   if (!Number.isFinite(timeoutMs) || timeoutMs < 1) return failAll(`invalid SNMP timeout ${String(target.timeoutMs)} ms`)
   if (!Number.isInteger(port) || port < 1 || port > 65535) return failAll(`invalid SNMP port ${String(port)}`)
   if (typeof host !== 'string' || host.length === 0) return failAll('no SNMP host configured')
+  const { signal } = target
+  // A function, not a narrowed property: the signal may abort at any await.
+  const aborted = (): boolean => signal?.aborted === true
+  if (aborted()) return failAll(ABORTED)
 
   // Total time = attempt timeout × attempts ≤ timeoutMs. One retry when the budget
   // allows an attempt of at least 500 ms (UDP loss on a real network), else none.
@@ -208,6 +225,19 @@ export async function readSnmpDisks (target: SnmpDiskTarget): Promise<DiskReadin
   }
 
   let session: SnmpSession | undefined
+  let closed = false
+  const close = (): void => {
+    if (session === undefined || closed) return
+    closed = true
+    try { session.close() } catch { /* already closed */ }
+  }
+  // Pending GETs; on abort they resolve at once (net-snmp would report the closed socket only later).
+  const aborts = new Set<() => void>()
+  const onAbort = (): void => {
+    close()
+    for (const abort of [...aborts]) abort()
+  }
+  signal?.addEventListener('abort', onAbort, { once: true })
   try {
     try {
       session = snmp.createSession(host, community, {
@@ -231,7 +261,7 @@ export async function readSnmpDisks (target: SnmpDiskTarget): Promise<DiskReadin
     const s = session
     await Promise.all(chunks.map(async (chunk) => {
       const oids = chunk.flatMap(index => COLUMNS.map(column => oidOf(column, index)))
-      const { varbinds, error } = await getOnce(s, oids, where, timeoutMs)
+      const { varbinds, error } = await getOnce(s, oids, where, timeoutMs, aborts)
       if (varbinds === undefined) {
         for (const index of chunk) rows.set(index, { ok: false, error: error ?? `SNMP request to ${where} failed` })
         return
@@ -249,10 +279,11 @@ export async function readSnmpDisks (target: SnmpDiskTarget): Promise<DiskReadin
       })
     }))
   } finally {
-    if (session !== undefined) {
-      try { session.close() } catch { /* already closed */ }
-    }
+    signal?.removeEventListener('abort', onAbort)
+    close()
   }
+  // Aborted during the call: every disk says so, whatever some requests already answered.
+  if (aborted()) return failAll(ABORTED)
 
   return disks.map((d): DiskReading => {
     const row = rows.get(d.index)

@@ -454,3 +454,57 @@ t.test('config deltas: disabling or deleting stops the requests; disabling all s
   t.equal(stream.diskUpdates(id).length, before, 'and no diskUpdate')
   t.equal((await api.call('GET', `/api/servers/${id}`)).status, 404)
 })
+
+t.test('a disk round in flight is aborted: the hanging filer sees its connection closed at once, nothing is reported', async (t) => {
+  const lun: FakeLun = { path: '/vol/v/l', size: 4 * GiB, used: 1 * GiB }
+  const server = (luns: Array<{ name: string, path: string }>) => ({ name: 'hung', ip: '10.0.0.10', dnsAddress: '127.0.0.1', netapp: netapp('rest', luns) })
+  const one = [{ name: 'l', path: lun.path }]
+
+  /** A filer that never answers, and an app whose one server's first round hangs on it. */
+  async function roundInFlight (t: Test) {
+    const hung = await startFakeOntap({ luns: [lun], username: USER, password: PASSWORD, pageSize: 1000, hang: true })
+    t.teardown(() => hung.close())
+    // 20 s rounds: the NetApp request of a round would only time out after 10 s.
+    const api = await startApp(t, { netappPort: hung.port, diskIntervalMs: 20000 })
+    const stream = await openEvents(t, api.url)
+    const id = await addServer(api, server(one))
+    await waitFor(() => hung.requests === 1 && hung.openConnections === 1, 5000, 'a round in flight')
+    return { hung, api, stream, id }
+  }
+  const notReported = (t: Asserts & { notOk (v: unknown, m: string): unknown }, stream: EventStream, id: string) => {
+    t.same(stream.diskUpdates(id), [], 'the aborted round is not reported')
+    t.notOk(stream.raw().includes('aborted'), 'nor is "aborted" in any event')
+  }
+
+  t.test('app.close()', async (t) => {
+    const { hung, api, stream, id } = await roundInFlight(t)
+    const started = Date.now()
+    await api.app.close()
+    const closeMs = Date.now() - started
+    t.ok(closeMs < 1000, `app.close() resolved after ${closeMs} ms`)
+    await waitFor(() => hung.openConnections === 0, 1000, 'the filer to see its connection closed after app.close()')
+    t.comment(`connection closed ${Date.now() - started} ms after app.close() began`)
+    notReported(t, stream, id)
+  })
+
+  t.test('deleting the server', async (t) => {
+    const { hung, api, stream, id } = await roundInFlight(t)
+    t.equal((await api.call('DELETE', `/api/config/servers/${id}`)).status, 200)
+    const started = Date.now()
+    await waitFor(() => hung.openConnections === 0, 1000, 'the filer to see its connection closed after the DELETE')
+    t.comment(`connection closed ${Date.now() - started} ms after the DELETE`)
+    notReported(t, stream, id)
+  })
+
+  t.test('another disk list', async (t) => {
+    const { hung, api, stream, id } = await roundInFlight(t)
+    const [requests, closed] = [hung.requests, hung.closedConnections]
+    await putServer(api, id, server([...one, { name: 'm', path: '/vol/v/m' }]))
+    const started = Date.now()
+    await waitFor(() => hung.closedConnections > closed, 1000, 'the old round\'s connection to close after the PUT')
+    t.comment(`old round's connection closed ${Date.now() - started} ms after the PUT`)
+    await waitFor(() => hung.requests === requests + 1 && hung.openConnections === 1, 5000, 'the restarted round in flight')
+    t.pass('the restarted round asks again')
+    notReported(t, stream, id)
+  })
+})

@@ -14,10 +14,11 @@
  * Bad credentials get HTTP 401 on both (ONTAP's JSON error body on REST, the web
  * server's HTML page on ZAPI). `pageSize` caps every page (as `return_timeout` does on a
  * busy filer), `delayMs` slows every answer, `hang` accepts requests and never answers.
+ * `openConnections` / `closedConnections` count TCP connections, to see a client let go.
  */
 import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -65,6 +66,10 @@ export interface FakeOntap {
   url: string
   /** Requests received so far. */
   readonly requests: number
+  /** TCP connections open now. */
+  readonly openConnections: number
+  /** TCP connections closed so far (by either side). */
+  readonly closedConnections: number
   /** Method and URL of every request received. */
   readonly log: Array<{ method: string, url: string, authorized: boolean }>
   /** Change behaviour (delayMs, hang, zapiFailure, loopNext, luns) while running. */
@@ -425,6 +430,12 @@ export async function startFakeOntap (options: FakeOntapOptions): Promise<FakeOn
     })
   })
   server.on('clientError', (_err, socket) => { socket.destroy() })
+  let openConnections = 0
+  let closedConnections = 0
+  server.on('connection', (socket: Socket) => {
+    openConnections++
+    socket.once('close', () => { openConnections--; closedConnections++ })
+  })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => { server.off('error', reject); resolve() })
@@ -434,6 +445,8 @@ export async function startFakeOntap (options: FakeOntapOptions): Promise<FakeOn
     port,
     url: `https://${options.host ?? '127.0.0.1'}:${port}`,
     get requests () { return requests },
+    get openConnections () { return openConnections },
+    get closedConnections () { return closedConnections },
     log,
     cert,
     set (o: Partial<FakeOntapOptions>) {

@@ -3,8 +3,10 @@
  * paging, matching and ordering, and every failure the monitor has to explain.
  */
 import t from 'tap'
+import { getEventListeners } from 'node:events'
 import { startFakeOntap, type FakeLun, type FakeOntap } from './fake-ontap.ts'
 import { readNetappLuns, type NetappTarget } from '../probes/netapp-luns.ts'
+import { waitFor } from './helpers.ts'
 
 const GiB = 1073741824
 const USER = 'monitor'
@@ -134,6 +136,40 @@ for (const apiType of ['rest', 'zapi'] as const) {
       { ok: false, name: 'eleven', error: `timed out after 400 ms` },
       { ok: false, name: 'two', error: `timed out after 400 ms` }
     ])
+  })
+
+  t.test(`${apiType}: an abort stops a hanging request at once: 'aborted' per LUN, connection closed`, async (t) => {
+    const hung = await startFakeOntap({ luns: LUNS, username: USER, password: PASSWORD, pageSize: 2, hang: true })
+    t.teardown(() => hung.close())
+    const luns = CONFIGURED.slice(0, 3)
+    const controller = new AbortController()
+    const pending = readNetappLuns(target(apiType, { port: hung.port, timeoutMs: 10000, luns, signal: controller.signal }))
+    await waitFor(() => hung.requests === 1 && hung.openConnections === 1, 5000, 'the request in flight')
+    const started = Date.now()
+    controller.abort()
+    const readings = await pending
+    const elapsed = Date.now() - started
+    t.ok(elapsed < 500, `resolved ${elapsed} ms after the abort (timeoutMs 10000)`)
+    t.same(readings, luns.map(l => ({ ok: false, name: l.name, error: 'aborted' })), 'every LUN: aborted (not a time-out)')
+    await waitFor(() => hung.openConnections === 0, 1000, 'the filer to see its connection closed')
+    t.pass('the Agent is destroyed: the filer sees its connection closed')
+    t.same(getEventListeners(controller.signal, 'abort'), [], 'no listener left on the signal')
+
+    // Already aborted: no request at all.
+    const again = await readNetappLuns(target(apiType, { port: hung.port, timeoutMs: 10000, luns, signal: controller.signal }))
+    t.same(again, luns.map(l => ({ ok: false, name: l.name, error: 'aborted' })), 'an aborted signal: "aborted" at once')
+    t.equal(hung.requests, 1, 'and no request sent')
+  })
+
+  t.test(`${apiType}: a signal that never aborts changes nothing and keeps no listener`, async (t) => {
+    const controller = new AbortController()
+    const ok = await readNetappLuns(target(apiType, { luns: [{ name: 'one', path: '/vol/vol1/lun1' }], signal: controller.signal }))
+    t.same(ok, [{ ok: true, disk: expectedDisk(LUNS[1]!, 'one') }])
+    const hung = await startFakeOntap({ luns: LUNS, username: USER, password: PASSWORD, pageSize: 2, hang: true })
+    t.teardown(() => hung.close())
+    const late = await readNetappLuns(target(apiType, { port: hung.port, timeoutMs: 300, luns: [{ name: 'one', path: '/vol/vol1/lun1' }], signal: controller.signal }))
+    t.match(late, [{ ok: false, name: 'one', error: 'timed out after 300 ms' }], 'a time-out is still a time-out')
+    t.same(getEventListeners(controller.signal, 'abort'), [], 'no listener left on the signal')
   })
 
   t.test(`${apiType}: a slow filer whose pages together exceed the budget times out`, async (t) => {

@@ -8,6 +8,7 @@ import t from 'tap'
 import { createRequire } from 'node:module'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { getEventListeners } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readSnmpDisks, type DiskReading } from '../probes/snmp-disks.ts'
@@ -47,6 +48,13 @@ async function settle (): Promise<void> {
 }
 
 function mib (bytes: number): number { return Math.round(bytes / MiB) }
+
+/** Timers of this process (the probe's guard timers and net-snmp's request timers among them). */
+const timerCount = (): number => process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
+
+/** What every disk of an aborted call reads. */
+const abortedAll = (disks: Array<{ index: number, name?: string }>): DiskReading[] =>
+  disks.map(d => d.name === undefined ? { ok: false, index: d.index, error: 'aborted' } : { ok: false, index: d.index, name: d.name, error: 'aborted' })
 
 function expectOk (r: DiskReading | undefined): Extract<DiskReading, { ok: true }>['disk'] {
   if (r === undefined || !r.ok) throw new Error(`expected a disk, got ${JSON.stringify(r)}`)
@@ -167,6 +175,41 @@ t.test('against a real snmpd', async (t) => {
     t.equal(udpSocketCount(), before, 'no UDP socket left open')
   })
 
+  t.test('wrong community, aborted mid-request: every disk "aborted" at once, no socket, timer or listener left', async (t) => {
+    await settle()
+    const [socketsBefore, timersBefore] = [udpSocketCount(), timerCount()]
+    const disks = [{ index: fsIndexes[0]!, name: 'a' }, { index: 1 }]
+    const controller = new AbortController()
+    const pending = readSnmpDisks({
+      host: '127.0.0.1', port: agent.port, community: 'not-' + agent.community, timeoutMs: 5000, disks, signal: controller.signal
+    })
+    await new Promise(resolve => setTimeout(resolve, 300))
+    t.equal(udpSocketCount(), socketsBefore + 1, 'the request is in flight on its socket')
+    const started = Date.now()
+    controller.abort()
+    const readings = await pending
+    const elapsed = Date.now() - started
+    t.ok(elapsed < 200, `resolved ${elapsed} ms after the abort (timeoutMs 5000)`)
+    t.same(readings, abortedAll(disks))
+    t.same(getEventListeners(controller.signal, 'abort'), [], 'no listener left on the signal')
+    await settle()
+    t.equal(udpSocketCount(), socketsBefore, 'no UDP socket left open')
+    t.equal(timerCount(), timersBefore, 'no guard or request timer left')
+  })
+
+  t.test('a signal that never aborts changes nothing and keeps no listener', async (t) => {
+    const controller = new AbortController()
+    const [ok] = await readSnmpDisks({
+      host: '127.0.0.1', port: agent.port, community: agent.community, timeoutMs: 2000, disks: [{ index: fsIndexes[0]! }], signal: controller.signal
+    })
+    t.equal(expectOk(ok).index, fsIndexes[0])
+    const [late] = await readSnmpDisks({
+      host: '127.0.0.1', port: agent.port, community: 'nope', timeoutMs: 300, disks: [{ index: 1 }], signal: controller.signal
+    })
+    t.match(late, { ok: false, error: /timed out after 300 ms/ }, 'a time-out is still a time-out')
+    t.same(getEventListeners(controller.signal, 'abort'), [], 'no listener left on the signal')
+  })
+
   t.test('no disks configured: no request at all', async (t) => {
     t.same(await readSnmpDisks({ host: '127.0.0.1', port: agent.port, community: agent.community, timeoutMs: 500, disks: [] }), [])
   })
@@ -190,6 +233,37 @@ t.test('a stopped agent: every disk fails with a timeout, quickly', async (t) =>
   t.match(dead, [{ ok: false, index: 1, name: 'mem' }, { ok: false, index: 31 }, { ok: false, index: 9999 }])
   await settle()
   t.equal(udpSocketCount(), socketsBefore, 'no UDP socket left open')
+})
+
+t.test('aborted while nobody answers (several requests): every disk "aborted" at once, no socket left', async (t) => {
+  const port = await freeUdpPort() // nobody listens there
+  // 20 rows: three GET requests in flight together; an invalid index and a duplicate as well.
+  const disks: Array<{ index: number, name?: string }> = [
+    { index: -1, name: 'invalid' },
+    ...Array.from({ length: 20 }, (_, i) => i % 5 === 0 ? { index: i + 1, name: `disk${i + 1}` } : { index: i + 1 }),
+    { index: 3, name: 'again' }
+  ]
+  await settle()
+  const [socketsBefore, timersBefore] = [udpSocketCount(), timerCount()]
+  const controller = new AbortController()
+  const pending = readSnmpDisks({ host: '127.0.0.1', port, community: 'public', timeoutMs: 5000, disks, signal: controller.signal })
+  await new Promise(resolve => setTimeout(resolve, 300))
+  t.equal(udpSocketCount(), socketsBefore + 1, 'the requests are in flight on the session socket')
+  const started = Date.now()
+  controller.abort()
+  const readings = await pending
+  const elapsed = Date.now() - started
+  t.ok(elapsed < 200, `resolved ${elapsed} ms after the abort (timeoutMs 5000)`)
+  t.same(readings, abortedAll(disks), 'one entry per configured disk, in order, all "aborted"')
+  t.same(getEventListeners(controller.signal, 'abort'), [], 'no listener left on the signal')
+  await settle()
+  t.equal(udpSocketCount(), socketsBefore, 'no UDP socket left open')
+  t.equal(timerCount(), timersBefore, 'no guard or request timer left')
+
+  // Already aborted: no session at all.
+  const again = readSnmpDisks({ host: '127.0.0.1', port, community: 'public', timeoutMs: 5000, disks, signal: controller.signal })
+  t.equal(udpSocketCount(), socketsBefore, 'no socket opened')
+  t.same(await again, abortedAll(disks), 'an aborted signal: "aborted" at once')
 })
 
 // ---------------------------------------------------------------------------
