@@ -11,7 +11,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { getEventListeners } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readSnmpDisks, type DiskReading } from '../probes/snmp-disks.ts'
+import { readSnmpDisks, type DiskReading, type SnmpDiskTarget } from '../probes/snmp-disks.ts'
 import { freeUdpPort, snmpget, snmpwalk, startSnmpd } from './snmpd.ts'
 
 const MiB = 1048576
@@ -21,6 +21,25 @@ const HR = '1.3.6.1.2.1.25.2.3.1'
 // helpers
 
 /** UDP sockets held by this process: socket fds whose inode is in /proc/self/net/udp{,6}. */
+/**
+ * Starts a read nobody will answer, aborts it after 300 ms and checks that it let go at
+ * once: every disk "aborted", in order, and no listener left on the signal.
+ */
+async function abortInFlight (t: Pick<typeof import('tap').default, 'equal' | 'ok' | 'same'>, target: Omit<SnmpDiskTarget, 'timeoutMs' | 'signal'>, socketsBefore: number): Promise<AbortController> {
+  const controller = new AbortController()
+  const pending = readSnmpDisks({ ...target, timeoutMs: 5000, signal: controller.signal })
+  await new Promise(resolve => setTimeout(resolve, 300))
+  t.equal(udpSocketCount(), socketsBefore + 1, 'the request is in flight on its socket')
+  const started = Date.now()
+  controller.abort()
+  const readings = await pending
+  const elapsed = Date.now() - started
+  t.ok(elapsed < 200, `resolved ${elapsed} ms after the abort (timeoutMs 5000)`)
+  t.same(readings, abortedAll(target.disks), 'one entry per configured disk, in order, all "aborted"')
+  t.same(getEventListeners(controller.signal, 'abort'), [], 'no listener left on the signal')
+  return controller
+}
+
 function udpSocketCount (): number {
   const inodes = new Set<string>()
   for (const file of ['/proc/self/net/udp', '/proc/self/net/udp6']) {
@@ -179,19 +198,7 @@ t.test('against a real snmpd', async (t) => {
     await settle()
     const [socketsBefore, timersBefore] = [udpSocketCount(), timerCount()]
     const disks = [{ index: fsIndexes[0]!, name: 'a' }, { index: 1 }]
-    const controller = new AbortController()
-    const pending = readSnmpDisks({
-      host: '127.0.0.1', port: agent.port, community: 'not-' + agent.community, timeoutMs: 5000, disks, signal: controller.signal
-    })
-    await new Promise(resolve => setTimeout(resolve, 300))
-    t.equal(udpSocketCount(), socketsBefore + 1, 'the request is in flight on its socket')
-    const started = Date.now()
-    controller.abort()
-    const readings = await pending
-    const elapsed = Date.now() - started
-    t.ok(elapsed < 200, `resolved ${elapsed} ms after the abort (timeoutMs 5000)`)
-    t.same(readings, abortedAll(disks))
-    t.same(getEventListeners(controller.signal, 'abort'), [], 'no listener left on the signal')
+    await abortInFlight(t, { host: '127.0.0.1', port: agent.port, community: 'not-' + agent.community, disks }, socketsBefore)
     await settle()
     t.equal(udpSocketCount(), socketsBefore, 'no UDP socket left open')
     t.equal(timerCount(), timersBefore, 'no guard or request timer left')
@@ -245,17 +252,7 @@ t.test('aborted while nobody answers (several requests): every disk "aborted" at
   ]
   await settle()
   const [socketsBefore, timersBefore] = [udpSocketCount(), timerCount()]
-  const controller = new AbortController()
-  const pending = readSnmpDisks({ host: '127.0.0.1', port, community: 'public', timeoutMs: 5000, disks, signal: controller.signal })
-  await new Promise(resolve => setTimeout(resolve, 300))
-  t.equal(udpSocketCount(), socketsBefore + 1, 'the requests are in flight on the session socket')
-  const started = Date.now()
-  controller.abort()
-  const readings = await pending
-  const elapsed = Date.now() - started
-  t.ok(elapsed < 200, `resolved ${elapsed} ms after the abort (timeoutMs 5000)`)
-  t.same(readings, abortedAll(disks), 'one entry per configured disk, in order, all "aborted"')
-  t.same(getEventListeners(controller.signal, 'abort'), [], 'no listener left on the signal')
+  const controller = await abortInFlight(t, { host: '127.0.0.1', port, community: 'public', disks }, socketsBefore)
   await settle()
   t.equal(udpSocketCount(), socketsBefore, 'no UDP socket left open')
   t.equal(timerCount(), timersBefore, 'no guard or request timer left')
