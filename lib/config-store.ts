@@ -5,7 +5,7 @@ import { Low } from 'lowdb'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ServerInput, StoreDocument, ServerConfig, GroupConfig, ReassignMode } from '../schemas/config.ts'
 import { atomicJsonFile, contentHash } from './atomic-json-file.ts'
-import { HttpError, conflict, describeJsonError, invalid, notFound } from './errors.ts'
+import { HttpError, conflict, describeJsonError, invalid, itemNotFound } from './errors.ts'
 import { keepStoredSecrets, sortGroups, toPublicServer } from './normalize.ts'
 import { checkGroupRules, checkServerRules, createValidators, nextSerial } from './document.ts'
 
@@ -97,7 +97,7 @@ function matchesIfMatch (header: string | undefined, item: ServerConfig | GroupC
 function locate<T extends ServerConfig | GroupConfig> (items: readonly T[], id: string, what: 'Server' | 'Group', precondition?: Precondition): { index: number, item: T } {
   const index = items.findIndex(item => item.id === id)
   const item = items[index]
-  if (item === undefined) throw notFound(`${what} with ID '${id}' not found`)
+  if (item === undefined) throw itemNotFound(what, id)
   if (!matchesIfMatch(precondition?.ifMatch, item)) {
     throw conflict(`${what} with ID '${id}' was changed by someone else (If-Match does not match); reload and try again`)
   }

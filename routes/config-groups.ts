@@ -2,8 +2,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { GroupConfig, ReassignMode } from '../schemas/config.ts'
 import { GroupDeleted, Success, IdParams, IfMatch } from '../schemas/envelope.ts'
-import { notFound } from '../lib/errors.ts'
-
+import { itemNotFound } from '../lib/errors.ts'
 
 /** `/api/config/groups` of SPEC §4. */
 const configGroups: FastifyPluginAsyncTypebox = async function (fastify) {
@@ -17,7 +16,7 @@ const configGroups: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: { params: IdParams, response: { 200: Success(GroupConfig) } }
   }, async (request, reply) => {
     const group = store.group(request.params.id)
-    if (group === undefined) throw notFound(`Group with ID '${request.params.id}' not found`)
+    if (group === undefined) throw itemNotFound('Group', request.params.id)
     reply.header('etag', store.etag(group))
     return { success: true as const, data: group }
   })

@@ -2,9 +2,8 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { PublicServerConfig } from '../schemas/config.ts'
 import { Deleted, Success, IdParams, IfMatch } from '../schemas/envelope.ts'
-import { notFound } from '../lib/errors.ts'
+import { itemNotFound } from '../lib/errors.ts'
 import { toPublicServer } from '../lib/normalize.ts'
-
 
 /** `/api/config/servers` of SPEC §4. The body is validated by the store, which the host API shares. */
 const configServers: FastifyPluginAsyncTypebox = async function (fastify) {
@@ -18,7 +17,7 @@ const configServers: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: { params: IdParams, response: { 200: Success(PublicServerConfig) } }
   }, async (request, reply) => {
     const server = store.server(request.params.id)
-    if (server === undefined) throw notFound(`Server with ID '${request.params.id}' not found`)
+    if (server === undefined) throw itemNotFound('Server', request.params.id)
     reply.header('etag', store.etag(server))
     return { success: true as const, data: toPublicServer(server) }
   })
