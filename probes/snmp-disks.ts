@@ -165,8 +165,13 @@ function getOnce (session: SnmpSession, oids: string[], where: string, timeoutMs
   })
 }
 
+/** A disk that could not be read, named as configured (no `name` key when it has none). */
+function failedDisk ({ index, name }: { index: number, name?: string | undefined }, error: string): DiskReading {
+  return name === undefined ? { ok: false, index, error } : { ok: false, index, name, error }
+}
+
 function buildDisk (index: number, name: string | undefined, vbs: Map<number, SnmpVarbind>, where: string): DiskReading {
-  const fail = (error: string): DiskReading => name === undefined ? { ok: false, index, error } : { ok: false, index, name, error }
+  const fail = (error: string): DiskReading => failedDisk({ index, name }, error)
   for (const column of COLUMNS) {
     const vb = vbs.get(column)
     if (vb === undefined) return fail(`SNMP agent at ${where} returned no value for ${oidOf(column, index)}`)
@@ -195,8 +200,7 @@ function buildDisk (index: number, name: string | undefined, vbs: Map<number, Sn
 export async function readSnmpDisks (target: SnmpDiskTarget): Promise<DiskReading[]> {
   const { host, port, community, disks } = target
   const where = endpoint(host, port)
-  const failAll = (error: string): DiskReading[] => disks.map(d =>
-    d.name === undefined ? { ok: false, index: d.index, error } : { ok: false, index: d.index, name: d.name, error })
+  const failAll = (error: string): DiskReading[] => disks.map(d => failedDisk(d, error))
 
   if (disks.length === 0) return []
   const timeoutMs = Math.floor(target.timeoutMs)
@@ -287,10 +291,7 @@ export async function readSnmpDisks (target: SnmpDiskTarget): Promise<DiskReadin
 
   return disks.map((d): DiskReading => {
     const row = rows.get(d.index)
-    if (row === undefined || !row.ok) {
-      const error = row?.error ?? `SNMP request to ${where} failed`
-      return d.name === undefined ? { ok: false, index: d.index, error } : { ok: false, index: d.index, name: d.name, error }
-    }
+    if (row === undefined || !row.ok) return failedDisk(d, row?.error ?? `SNMP request to ${where} failed`)
     return buildDisk(d.index, d.name, row.varbinds, where)
   })
 }
