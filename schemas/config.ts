@@ -14,13 +14,19 @@ export const IPV4_PATTERN = `^(${octet}\\.){3}${octet}$`
 // `errorMessage` is read by lib/validation.ts in place of the generic keyword message.
 const ServerName = Type.String({ minLength: 1, maxLength: 50 })
 const Ipv4 = Type.String({ pattern: IPV4_PATTERN, errorMessage: 'Invalid IPv4 address' })
+/** What a client may send as a probe target (format checked by lib/validation.ts isProbeTarget). */
 const ProbeTarget = Type.String({
   minLength: 1,
   maxLength: 253,
-  // A hostname, an IPv4 or an IPv6 literal; never an option for a probe program.
-  pattern: '^(?!-)[A-Za-z0-9._:%-]+$',
-  errorMessage: 'must be a hostname or IP address (letters, digits, ".", "-", ":"), not starting with "-"'
+  format: 'probe-target',
+  errorMessage: 'must be a hostname (dot-separated labels of letters, digits and "-", the last not a number) or an IP address (IPv4 without leading zeros, or IPv6)'
 })
+/**
+ * The looser rule of earlier versions, for data files: a file written before the rule
+ * above still loads (an address it no longer allows must be fixed at the next edit).
+ * Still never an option for a probe program.
+ */
+const StoredProbeTarget = Type.String({ minLength: 1, maxLength: 253, pattern: '^(?!-)[A-Za-z0-9._:%-]+$' })
 const Threshold = Type.Integer({ minimum: 1, maximum: 10 })
 export const ServerId = Type.String({
   pattern: '^[A-Za-z0-9._-]{1,64}$',
@@ -58,7 +64,7 @@ export type NetappConfig = Static<typeof NetappConfig>
 const serverFields = {
   name: ServerName,
   ip: Ipv4,
-  dnsAddress: ProbeTarget,
+  dnsAddress: StoredProbeTarget,
   consecutiveSuccesses: Type.Optional(Threshold),
   consecutiveFailures: Type.Optional(Threshold),
   snmp: Type.Optional(SnmpConfig),
@@ -68,7 +74,8 @@ const serverFields = {
 /** A server as a client sends it, after the aliases of SPEC §3.3 are normalised. */
 export const ServerInput = Type.Object({
   id: Type.Optional(ServerId),
-  ...serverFields
+  ...serverFields,
+  dnsAddress: ProbeTarget
 }, { additionalProperties: false })
 export type ServerInput = Static<typeof ServerInput>
 
