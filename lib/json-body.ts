@@ -101,7 +101,9 @@ function checkShape (text: string): void {
  * first (see checkShape), then its syntax, located by line and column without quoting the
  * text (which may hold a password).
  */
-export function parseJsonBody (text: string): unknown {
+export function parseJsonBody (body: string): unknown {
+  // A leading byte-order mark is tolerated, as RFC 8259 allows and Fastify's own parser does.
+  const text = body.charCodeAt(0) === 0xfeff ? body.slice(1) : body
   checkShape(text)
   try {
     return JSON.parse(text)
