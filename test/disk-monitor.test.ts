@@ -11,9 +11,11 @@ import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { isDeepStrictEqual } from 'node:util'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { startApp, waitFor, sleep, type Running, type Test } from './helpers.ts'
-import { startSnmpd, snmpget, snmpwalk, snmpEnv, type Snmpd, type SnmpAgentAddress } from './snmpd.ts'
-import { startFakeOntap, type FakeLun } from './fake-ontap.ts'
+import { startApp, type Running, type Test } from './support/app.ts'
+import { sleep, waitFor } from './support/wait.ts'
+import { startSnmpd, snmpget, snmpwalk, snmpEnv, type Snmpd, type SnmpAgentAddress } from './support/snmpd.ts'
+import { startFakeOntap, type FakeLun } from './support/fake-ontap.ts'
+import { frameReader } from './support/sse.ts'
 
 const execFileP = promisify(execFile)
 const MiB = 1048576
@@ -23,7 +25,7 @@ const USER = 'monitor'
 const PASSWORD = 'Filer-Secret-pw-42'
 
 // ---------------------------------------------------------------------------
-// An SSE client: node:http, one JSON `data:` line per message.
+// An SSE client: node:http, one JSON `data:` line per message, frames read by support/sse.ts.
 
 interface Received { at: number, data: any }
 
@@ -40,7 +42,9 @@ interface EventStream {
 async function openEvents (t: Test, base: string): Promise<EventStream> {
   const events: Received[] = []
   let raw = ''
-  let pending = ''
+  const read = frameReader(({ data }) => {
+    for (const line of data) events.push({ at: Date.now(), data: JSON.parse(line) })
+  })
   const req = httpRequest(base + '/api/events', { headers: { accept: 'text/event-stream' }, agent: false })
   req.on('error', () => {})
   t.teardown(() => { req.destroy() })
@@ -54,12 +58,7 @@ async function openEvents (t: Test, base: string): Promise<EventStream> {
   res.on('error', () => {})
   res.on('data', (chunk: string) => {
     raw += chunk
-    pending += chunk
-    for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
-      const line = pending.slice(0, nl).replace(/\r$/, '')
-      pending = pending.slice(nl + 1)
-      if (line.startsWith('data:')) events.push({ at: Date.now(), data: JSON.parse(line.slice(5).trimStart()) })
-    }
+    read(chunk)
   })
   await waitFor(() => events.some(e => e.data.type === 'initial'), 10000, 'the initial message')
   const diskEvents = (serverId: string) => events.filter(e => e.data.type === 'diskUpdate' && e.data.update.serverId === serverId)
