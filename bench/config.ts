@@ -26,7 +26,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
-import { prng } from '../test/prng.ts'
+import { prng } from '../test/support/prng.ts'
 
 const SERVERS = 1000
 const MUTATIONS = Math.max(100, Number(process.env.BENCH_CONFIG_MUTATIONS ?? 3000))

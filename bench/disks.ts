@@ -20,12 +20,13 @@
 import Fastify from 'fastify'
 import { createRequire } from 'node:module'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
 import { tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import estatus from '../app.ts'
-import { startSnmpd, snmpwalk } from '../test/snmpd.ts'
+import { cpuMs } from '../test/support/proc.ts'
+import { startSnmpd, snmpwalk } from '../test/support/snmpd.ts'
+import { sleep } from '../test/support/wait.ts'
 
 const SERVERS = Number(process.env.DISK_BENCH_SERVERS ?? 100)
 const ROUNDS = Number(process.env.DISK_BENCH_ROUNDS ?? 10)
@@ -47,19 +48,6 @@ netSnmp.createSession = function (this: unknown, ...args: unknown[]) {
     return close.apply(this, closeArgs)
   }
   return session
-}
-
-const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
-
-function procCpuMs (pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) * 10
-  } catch {
-    return undefined
-  }
 }
 
 function quantile (xs: number[], q: number): number {
@@ -106,13 +94,13 @@ async function main (): Promise<void> {
     const measure = async (): Promise<Window> => {
       const e0 = diskEvents
       const x0 = diskErrors
-      const a0 = procCpuMs(agent.proc.pid)
+      const a0 = cpuMs(agent.proc.pid)
       const elu0 = performance.eventLoopUtilization()
       const c0 = process.cpuUsage()
       await sleep(INTERVAL_MS)
       const c = process.cpuUsage(c0)
       const elu = performance.eventLoopUtilization(elu0)
-      const a1 = procCpuMs(agent.proc.pid)
+      const a1 = cpuMs(agent.proc.pid)
       return {
         cpuMs: (c.user + c.system) / 1000,
         userMs: c.user / 1000,

@@ -10,30 +10,16 @@
 //   children = Δ(self cutime+cstime) + Σ(alive at end) − Σ(alive at start).
 // Peak RSS = the largest sampled sum of this process' RSS and its children's VmRSS.
 import { execFileSync, spawn } from 'node:child_process'
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { createPinger, shardLayout, type PingResult } from '../probes/fping.ts'
+import { which } from '../test/support/netns.ts'
+import { childrenOf, cpuMs, rssKiB, ticksPerSecond } from '../test/support/proc.ts'
+import { sleep } from '../test/support/wait.ts'
 
 const SECONDS = Math.max(1, Number(process.env.BENCH_SECONDS ?? 30))
 const WARMUP_MS = 2000
 const PERIOD_MS = 1000
 const SIZES = [100, 1000, 5000]
 const REFERENCE_N = 100
-
-const CLK_TCK = ((): number => {
-  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100 } catch { return 100 }
-})()
-
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
-
-function which (cmd: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/bin', '/bin', '/usr/sbin', '/sbin'])) {
-    if (dir === '') continue
-    const p = join(dir, cmd)
-    try { accessSync(p, constants.X_OK); return p } catch { /* next */ }
-  }
-  return null
-}
 
 function loopbackTargets (n: number): string[] {
   const out: string[] = []
@@ -43,64 +29,18 @@ function loopbackTargets (n: number): string[] {
   return out
 }
 
-/** Fields of /proc/<pid>/stat after the command name (index 0 = field 3, "state"). */
-function statFields (pid: number): string[] | null {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return s.slice(s.lastIndexOf(')') + 2).split(' ')
-  } catch { return null }
-}
-
-/** Pids of this process' children (from /proc/<pid>/task/<tid>/children, else a /proc scan). */
-function childPids (): number[] {
-  const out: number[] = []
-  try {
-    for (const tid of readdirSync(`/proc/${process.pid}/task`)) {
-      for (const pid of readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) {
-        if (pid !== '') out.push(Number(pid))
-      }
-    }
-    return out
-  } catch { /* no CONFIG_PROC_CHILDREN */ }
-  for (const name of readdirSync('/proc')) {
-    if (name.charCodeAt(0) > 57) continue
-    const f = statFields(Number(name))
-    if (f !== null && Number(f[1]) === process.pid) out.push(Number(name))
-  }
-  return out
-}
-
 /**
- * Live probe children (fping / ping; not tsx's esbuild helper): pid → CPU ticks (utime+stime).
- * Zombies are left out: their time is already in our cutime once reaped.
+ * Live probe children (fping / ping; not tsx's esbuild helper): pid → CPU ms.
+ * Zombies are left out: their time is already in our children's time once reaped.
  */
-function childTicks (): Map<number, number> {
+function childCpu (): Map<number, number> {
   const out = new Map<number, number>()
-  for (const pid of childPids()) {
-    let comm: string
-    try { comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim() } catch { continue }
-    if (comm !== 'fping' && comm !== 'ping') continue
-    const f = statFields(pid)
-    if (f === null || f[0] === 'Z') continue
-    out.set(pid, Number(f[11]) + Number(f[12]))
+  for (const { pid, argv } of childrenOf(process.pid)) {
+    if (!/(^|\/)f?ping$/.test(argv[0] ?? '')) continue
+    const ms = cpuMs(pid)
+    if (ms !== undefined) out.set(pid, ms)
   }
   return out
-}
-
-function childRssKb (pids: Iterable<number>): number {
-  let kb = 0
-  for (const pid of pids) {
-    try {
-      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-      if (m !== null) kb += Number(m[1])
-    } catch { /* gone */ }
-  }
-  return kb
-}
-
-function selfChildrenTicks (): number {
-  const f = statFields(process.pid)
-  return f === null ? 0 : Number(f[13]) + Number(f[14])
 }
 
 interface Row {
@@ -118,8 +58,8 @@ interface Row {
 /** Measures one window: counts results inside it, CPU and RSS of this process + children. */
 async function measure (count: { results: number, alive: number, open: boolean }, procsNote: () => string): Promise<Omit<Row, 'method' | 'n'>> {
   await sleep(WARMUP_MS)
-  const kids0 = childTicks()
-  const cu0 = selfChildrenTicks()
+  const kids0 = childCpu()
+  const cu0 = cpuMs(process.pid, true) ?? 0
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   count.results = 0
@@ -129,23 +69,23 @@ async function measure (count: { results: number, alive: number, open: boolean }
   const end = t0 + SECONDS * 1000
   while (performance.now() < end) {
     await sleep(Math.min(500, end - performance.now()))
-    const kb = Math.round(process.memoryUsage().rss / 1024) + childRssKb(childTicks().keys())
+    const kb = Math.round(process.memoryUsage().rss / 1024) + [...childCpu().keys()].reduce((sum, pid) => sum + (rssKiB(pid) ?? 0), 0)
     peakKb = Math.max(peakKb, kb)
   }
   count.open = false
   const seconds = (performance.now() - t0) / 1000
   const cpu = process.cpuUsage(cpu0)
-  const kids1 = childTicks()
-  const cu1 = selfChildrenTicks()
-  let ticks = cu1 - cu0
-  for (const v of kids1.values()) ticks += v
-  for (const v of kids0.values()) ticks -= v
+  const kids1 = childCpu()
+  const cu1 = cpuMs(process.pid, true) ?? 0
+  let ms = cu1 - cu0
+  for (const v of kids1.values()) ms += v
+  for (const v of kids0.values()) ms -= v
   return {
     seconds,
     results: count.results,
     alive: count.alive,
     nodeCpu: (cpu.user + cpu.system) / 1e6,
-    childCpu: ticks / CLK_TCK,
+    childCpu: ms / 1000,
     peakRssMb: peakKb / 1024,
     processes: procsNote()
   }
@@ -172,7 +112,7 @@ async function benchPinger (n: number): Promise<Row> {
   })
   try {
     pinger.setTargets(loopbackTargets(n))
-    const m = await measure(count, () => `${childTicks().size} fping`)
+    const m = await measure(count, () => `${childCpu().size} fping`)
     if (pinger.error !== null) throw new Error(pinger.error)
     return { method: 'fping -l, sharded', n, ...m }
   } finally {
@@ -217,7 +157,7 @@ async function benchSpawnPerProbe (n: number): Promise<Row> {
     for (const t of starters) clearTimeout(t)
     for (const t of timers) clearInterval(t)
     // let the last probes finish
-    for (let i = 0; i < 40 && childTicks().size > 0; i++) await sleep(100)
+    for (let i = 0; i < 40 && childCpu().size > 0; i++) await sleep(100)
   }
 }
 
@@ -253,7 +193,7 @@ async function main (): Promise<void> {
     try { return execFileSync(which('fping') ?? 'fping', ['-v'], { encoding: 'utf8' }).trim() } catch { return 'fping not found' }
   })()
   console.log(`ICMP probe benchmark: period ${PERIOD_MS} ms, ${SECONDS} s per case after ${WARMUP_MS} ms warm-up; ${fpingVersion}; ` +
-    `up to ${shardLayout(PERIOD_MS).targetsPerProcess} targets per fping process (-i ${shardLayout(PERIOD_MS).gapMs}); node ${process.version}; CLK_TCK ${CLK_TCK}`)
+    `up to ${shardLayout(PERIOD_MS).targetsPerProcess} targets per fping process (-i ${shardLayout(PERIOD_MS).gapMs}); node ${process.version}; CLK_TCK ${ticksPerSecond()}`)
   if (which('ping') === null) console.log('note: `ping` (iputils-ping) is not installed: the reference spawns `fping -c1 -t1000` per probe instead')
   const rows: Row[] = []
   for (const n of SIZES) {

@@ -10,12 +10,12 @@
  * Env: SNMP_BENCH_TARGETS (100), SNMP_BENCH_ROUNDS (10), SNMP_BENCH_TIMEOUT_MS (5000).
  */
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { promisify } from 'node:util'
 import { performance } from 'node:perf_hooks'
 import { readSnmpDisks, type SnmpDiskTarget } from '../probes/snmp-disks.ts'
-import { snmpEnv, startSnmpd } from '../test/snmpd.ts'
+import { cpuMs as processCpuMs } from '../test/support/proc.ts'
+import { snmpEnv, startSnmpd } from '../test/support/snmpd.ts'
 
 const execFileP = promisify(execFile)
 const TARGETS = Number(process.env.SNMP_BENCH_TARGETS ?? 100)
@@ -29,18 +29,6 @@ interface Agent { port: number, community: string, pid?: number, env: NodeJS.Pro
 async function ownAgent (): Promise<Agent> {
   const agent = await startSnmpd()
   return { port: agent.port, community: agent.community, pid: agent.proc.pid, env: snmpEnv(agent.dir), stop: agent.stop }
-}
-
-/** utime + stime of a process in ms, from /proc/<pid>/stat (clock ticks, 100 Hz on Linux). */
-function procCpuMs (pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) * 10 // fields 14, 15 of the full line
-  } catch {
-    return undefined
-  }
 }
 
 async function storageIndexes (agent: Agent): Promise<number[]> {
@@ -79,15 +67,15 @@ async function main (): Promise<void> {
     console.log('------+---------+-------------------+----------+----------+--------+-------------')
     const walls: number[] = []
     const cpuTimes: number[] = []
-    const agentCpuStart = procCpuMs(agent.pid)
+    const agentCpuStart = processCpuMs(agent.pid)
     for (let round = 1; round <= ROUNDS; round++) {
-      const agentCpu0 = procCpuMs(agent.pid)
+      const agentCpu0 = processCpuMs(agent.pid)
       const cpu0 = process.cpuUsage()
       const t0 = performance.now()
       const results = await Promise.all(targets.map(async t => await readSnmpDisks(t)))
       const wall = performance.now() - t0
       const cpu = process.cpuUsage(cpu0)
-      const agentCpu1 = procCpuMs(agent.pid)
+      const agentCpu1 = processCpuMs(agent.pid)
       const cpuMs = (cpu.user + cpu.system) / 1000
       const flat = results.flat()
       const ok = flat.filter(r => r.ok).length
@@ -104,7 +92,7 @@ async function main (): Promise<void> {
     console.log(`wall ms: median ${median(walls).toFixed(1)}, min ${Math.min(...walls).toFixed(1)}, max ${Math.max(...walls).toFixed(1)}; ` +
       `cpu ms: median ${median(cpuTimes).toFixed(1)}, min ${Math.min(...cpuTimes).toFixed(1)}, max ${Math.max(...cpuTimes).toFixed(1)} ` +
       `(${(median(cpuTimes) / TARGETS).toFixed(2)} ms per target, ${(median(cpuTimes) / diskCount).toFixed(3)} ms per disk)`)
-    const agentCpuEnd = procCpuMs(agent.pid)
+    const agentCpuEnd = processCpuMs(agent.pid)
     if (agentCpuStart !== undefined && agentCpuEnd !== undefined) {
       console.log(`snmpd cpu ms over all ${ROUNDS} rounds: ${agentCpuEnd - agentCpuStart} (10 ms clock-tick resolution per round)`)
     }

@@ -36,7 +36,9 @@ import { request, Agent } from 'node:http'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort } from '../test/helpers.ts'
+import { freePort } from '../test/support/ports.ts'
+import { cpuMs, rssKiB } from '../test/support/proc.ts'
+import { sleep } from '../test/support/wait.ts'
 import type { ClientCommand, ClientMessage, ClientStats } from './sse-client.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -55,12 +57,7 @@ const BUDGET_MS = 7 * 60_000
 const estimateRunMs = (n: number): number => 15_000 + 10 * n
 const T = { ready: 30_000, connectBase: 30_000, connectPerClient: 10, post: 10_000, mutations: 150_000, deliver: 30_000, finish: 30_000, stop: 5_000 }
 
-const CLK_TCK = ((): number => {
-  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100 } catch { return 100 }
-})()
-
 const now = (): number => Number(process.hrtime.bigint()) / 1e6
-const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 const fmtInt = (n: number): string => n.toLocaleString('en-US')
 const fmt = (n: number, digits = 1): string => Number.isFinite(n) ? n.toFixed(digits) : '-'
 
@@ -131,18 +128,6 @@ async function stop (child: ChildProcess): Promise<void> {
   clearTimeout(timer)
 }
 
-// ---- /proc -------------------------------------------------------------------------
-function cpuTicks (pid: number): number {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
-  return Number(f[11]) + Number(f[12])
-}
-function rssKiB (pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  if (m === null) throw new Error(`no VmRSS for ${pid}`)
-  return Number(m[1])
-}
-
 // ---- HTTP from the orchestrator ----------------------------------------------------
 const agent = new Agent({ keepAlive: true, maxSockets: 1 })
 
@@ -204,7 +189,8 @@ interface RunResult {
   notes: string[]
 }
 
-function waitFor<M> (what: string, ms: number, register: (done: (value: M) => void, fail: (err: Error) => void) => () => void): Promise<M> {
+/** Settles when `register` calls done or fail (event-driven, no polling), or rejects after `ms`. */
+function settleWithin<M> (what: string, ms: number, register: (done: (value: M) => void, fail: (err: Error) => void) => () => void): Promise<M> {
   return new Promise<M>((resolve, reject) => {
     let off = (): void => {}
     const timer = setTimeout(() => { off(); reject(new Error(`timed out after ${ms} ms waiting for ${what}`)) }, ms)
@@ -214,7 +200,7 @@ function waitFor<M> (what: string, ms: number, register: (done: (value: M) => vo
 
 /** Resolves with each client's message of `ev`, once all have sent it; rejects when a client or the server dies. */
 function fromAll<E extends ClientMessage['ev']> (clients: ChildProcess[], server: ChildProcess, ev: E, ms: number): Promise<Array<Extract<ClientMessage, { ev: E }>>> {
-  return waitFor(`every client's '${ev}'`, ms, (done, fail) => {
+  return settleWithin(`every client's '${ev}'`, ms, (done, fail) => {
     const got = new Map<ChildProcess, Extract<ClientMessage, { ev: E }>>()
     const listeners: Array<() => void> = []
     for (const client of clients) {
@@ -284,7 +270,7 @@ async function runOne (impl: Impl, n: number, runIndex: number, log: (line: stri
     await Promise.all(Array.from({ length: WARMUP_STREAMS }, () => warmStream(port, `"type":"${readyOn}"`)))
     await hello
     await sleep(1000)
-    const rssBeforeKiB = rssKiB(pid)
+    const rssBeforeKiB = rssKiB(pid) ?? NaN
 
     // 2. connect
     const ready = fromAll(clients, server, 'ready', T.connectBase + n * T.connectPerClient)
@@ -312,14 +298,14 @@ async function runOne (impl: Impl, n: number, runIndex: number, log: (line: stri
 
     // 3. idle RSS
     await sleep(IDLE_SETTLE_MS)
-    const rssIdleKiB = rssKiB(pid)
+    const rssIdleKiB = rssKiB(pid) ?? NaN
 
     // 4. mutations
     const complete = fromAll(clients, server, 'complete', T.post * EVENTS)
     complete.catch(() => {})
     const sent = new Float64Array(EVENTS)
     const rtt = new Float64Array(EVENTS)
-    const cpu0 = cpuTicks(pid)
+    const cpu0 = cpuMs(pid) ?? NaN
     let next = now()
     for (let i = 0; i < EVENTS; i++) {
       const wait = next - now()
@@ -336,10 +322,10 @@ async function runOne (impl: Impl, n: number, runIndex: number, log: (line: stri
     let cpu1: number
     try {
       await Promise.race([complete, sleep(T.deliver).then(() => { throw new Error('timeout') })])
-      cpu1 = cpuTicks(pid)
+      cpu1 = cpuMs(pid) ?? NaN
     } catch (err) {
       if ((err as Error).message !== 'timeout') throw err
-      cpu1 = cpuTicks(pid)
+      cpu1 = cpuMs(pid) ?? NaN
       notes.push(`not every client got every event ${T.deliver / 1000} s after the last POST`)
     }
     const deliverWaitMs = now() - lastAnswer
@@ -394,7 +380,7 @@ async function runOne (impl: Impl, n: number, runIndex: number, log: (line: stri
       delivered,
       expected: n * EVENTS,
       duplicates: sum('duplicates'),
-      cpuS: (cpu1 - cpu0) / CLK_TCK,
+      cpuS: (cpu1 - cpu0) / 1000,
       rssBeforeKiB,
       rssIdleKiB,
       rssPerClientKiB: (rssIdleKiB - rssBeforeKiB) / n,

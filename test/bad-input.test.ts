@@ -2,7 +2,7 @@
 // message of SPEC §2, names what is wrong, and leaves the data file exactly as it was.
 import t from 'tap'
 import { readFile } from 'node:fs/promises'
-import { startApp, validServer } from './helpers.ts'
+import { startApp, validServer } from './support/app.ts'
 
 const SERVERS = '/api/config/servers'
 const GROUPS = '/api/config/groups'

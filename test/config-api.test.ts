@@ -1,6 +1,6 @@
 import t from 'tap'
 import { readFile } from 'node:fs/promises'
-import { startApp, validServer } from './helpers.ts'
+import { startApp, validServer } from './support/app.ts'
 
 const MASK = '********'
 

@@ -2,7 +2,7 @@ import t from 'tap'
 import Fastify from 'fastify'
 import { join } from 'node:path'
 import estatus, { type EstatusEvent } from '../app.ts'
-import { call, tempDir, validServer } from './helpers.ts'
+import { call, tempDir, validServer } from './support/app.ts'
 
 t.test('embedded under a prefix, without touching the host', async t => {
   const dir = await tempDir(t)

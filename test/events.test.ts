@@ -25,7 +25,9 @@ import estatus, { type EstatusOptions } from '../app.ts'
 import { StreamMessage, HeartbeatMessage, type EstatusEvent } from '../schemas/events.ts'
 import type { SseHub } from '../plugins/sse.ts'
 import type { EventBus } from '../plugins/event-bus.ts'
-import { call, sleep, tempDir, validServer, waitFor, type Answer, type Test } from './helpers.ts'
+import { call, tempDir, validServer, type Answer, type Test } from './support/app.ts'
+import { frameReader } from './support/sse.ts'
+import { sleep, waitFor } from './support/wait.ts'
 
 /** No heartbeats, and (almost, see the top) no server can flip online during a test. */
 const QUIET: EstatusOptions = { pingIntervalMs: 3600000, pingTimeoutMs: 1000, threshold: 10, heartbeatMs: 3600000 }
@@ -109,7 +111,6 @@ class RawClient implements Client {
   /** The connection is gone. */
   closed = false
   readonly req: http.ClientRequest
-  private pending = ''
   private readonly decoder = new StringDecoder('utf8')
 
   constructor (port: number, headers: Record<string, string> = {}) {
@@ -126,25 +127,18 @@ class RawClient implements Client {
   get bytes (): Buffer { return Buffer.concat(this.chunks) }
   get text (): string { return this.bytes.toString('utf8') }
 
+  private readonly read = frameReader(frame => {
+    this.badLines.push(...frame.other)
+    if (frame.data.length !== 1 || frame.ids > 1) this.oddFrames.push(frame.text)
+    const text = frame.data.join('\n')
+    let parsed: unknown
+    try { parsed = JSON.parse(text) } catch { this.badLines.push(text) }
+    this.messages.push({ id: frame.id, text, data: parsed })
+  })
+
   private receive (chunk: Buffer) {
     this.chunks.push(chunk)
-    this.pending += this.decoder.write(chunk)
-    for (let end = this.pending.indexOf('\n\n'); end !== -1; end = this.pending.indexOf('\n\n')) {
-      const frame = this.pending.slice(0, end)
-      this.pending = this.pending.slice(end + 2)
-      let id: string | undefined
-      const data: string[] = []
-      let ids = 0
-      for (const line of frame.split('\n')) {
-        if (line.startsWith('id: ')) { id = line.slice(4); ids++ } else if (line.startsWith('data: ')) data.push(line.slice(6))
-        else this.badLines.push(line)
-      }
-      if (data.length !== 1 || ids > 1) this.oddFrames.push(frame)
-      const text = data.join('\n')
-      let parsed: unknown
-      try { parsed = JSON.parse(text) } catch { this.badLines.push(text) }
-      this.messages.push({ id, text, data: parsed })
-    }
+    this.read(this.decoder.write(chunk))
   }
 
   pause () { this.response?.pause() }

@@ -2,44 +2,15 @@
 // Network traffic: only 127.0.0.0/8 (and ::1), and two network namespaces created here
 // and joined by a veth pair that exists nowhere else (nothing can leave the machine).
 import t from 'tap'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createTestHosts, netnsSkipReason, run, which, type TestHosts } from './netns.ts'
+import { createTestHosts, netnsSkipReason, run, which, type TestHosts } from './support/netns.ts'
+import { fpingChildren } from './support/proc.ts'
+import { becomes, sleep } from './support/wait.ts'
 import { createPinger, effectivePingTimeout, parseFpingLine, shardLayout, type PingResult } from '../probes/fping.ts'
 
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
-
 const FPING = which('fping')
-
-interface Child { pid: number, argv: string[], targets: string[] }
-
-/** fping processes that are children of this test process (their targets follow `--`). */
-function fpingChildren (): Child[] {
-  const out: Child[] = []
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(fields[1]) !== process.pid || fields[0] === 'Z') continue
-      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter((a) => a !== '')
-      if (!argv.some((a) => a.endsWith('fping'))) continue
-      const dd = argv.indexOf('--')
-      out.push({ pid: Number(name), argv, targets: dd >= 0 ? argv.slice(dd + 1) : [] })
-    } catch { /* gone meanwhile */ }
-  }
-  return out
-}
-
-async function waitFor (cond: () => boolean, timeoutMs: number, stepMs = 50): Promise<boolean> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    if (cond()) return true
-    if (Date.now() > end) return false
-    await sleep(stepMs)
-  }
-}
 
 function collector () {
   const results: PingResult[] = []
@@ -126,7 +97,7 @@ exec sleep 60
   const p = createPinger({ intervalMs: 100, timeoutMs: 100, fpingPath: fake, log: tl.log, onResult: c.onResult })
   t.teardown(async () => await p.close())
   p.setTargets(['127.0.0.1'])
-  t.ok(await waitFor(() => c.results.length >= 7, 3000), 'results')
+  t.ok(await becomes(() => c.results.length >= 7, 3000), 'results')
   t.ok(c.results.length < 12, 'no flood of invented losses')
   t.same(c.results.slice(0, 7).map((r) => r.alive ? r.rttMs : 'lost'), [0.025, 'lost', 'lost', 12, 1.5, 'lost', 2],
     'duplicate [0] dropped, [1] timed out, [2] never printed → lost before [3], [5] settled as lost before [6] and its late "timed out" line ignored, unknown lines and impossible seqs ignored')
@@ -144,7 +115,7 @@ t.test('real fping', { skip: FPING === null ? 'fping is not installed (Debian pa
     const targets = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4']
     if (existsSync('/proc/net/if_inet6') && readFileSync('/proc/net/if_inet6', 'utf8').includes(' lo')) targets.push('::1')
     p.setTargets(targets)
-    t.ok(await waitFor(() => targets.every((a) => c.of(a).length > 0), 5000), 'every target answers')
+    t.ok(await becomes(() => targets.every((a) => c.of(a).length > 0), 5000), 'every target answers')
     const base = new Map(targets.map((a) => [a, c.of(a).length]))
     const t0 = Date.now()
     await sleep(3000)
@@ -178,7 +149,7 @@ t.test('real fping', { skip: FPING === null ? 'fping is not installed (Debian pa
     t.teardown(async () => await p.close())
     const targets = range('127.0.1.', 1, cap + 20) // two shards: 40 + 20
     p.setTargets(targets)
-    t.ok(await waitFor(() => targets.every((a) => c.of(a).length >= 2), 8000), 'all targets answer')
+    t.ok(await becomes(() => targets.every((a) => c.of(a).length >= 2), 8000), 'all targets answer')
     let kids = fpingChildren()
     t.equal(kids.length, 2, `two shards of at most ${cap}`)
     const X = '127.0.1.1'
@@ -192,8 +163,8 @@ t.test('real fping', { skip: FPING === null ? 'fping is not installed (Debian pa
     const tRestart = Date.now()
     p.setTargets(kept)
     const xCount = c.of(X).length
-    t.ok(await waitFor(() => fpingChildren().every((k) => !k.targets.includes(X)), 3000), 'no fping process has the removed target any more')
-    t.ok(await waitFor(() => fpingChildren().length === 2, 3000), 'still two processes')
+    t.ok(await becomes(() => fpingChildren().every((k) => !k.targets.includes(X)), 3000), 'no fping process has the removed target any more')
+    t.ok(await becomes(() => fpingChildren().length === 2, 3000), 'still two processes')
     kids = fpingChildren()
     const b2 = kids.find((k) => k.pid === shardB.pid)
     t.ok(b2, 'the untouched shard kept its pid (not restarted)')
@@ -213,8 +184,8 @@ t.test('real fping', { skip: FPING === null ? 'fping is not installed (Debian pa
     // add Z: it goes to the shard with room (B); A keeps its process
     const Z = '127.0.1.250'
     p.setTargets([...kept, Z])
-    t.ok(await waitFor(() => c.of(Z).some((r) => r.alive), 5000), 'the added target answers')
-    t.ok(await waitFor(() => fpingChildren().length === 2, 3000), 'two processes (the replaced one is gone)')
+    t.ok(await becomes(() => c.of(Z).some((r) => r.alive), 5000), 'the added target answers')
+    t.ok(await becomes(() => fpingChildren().length === 2, 3000), 'two processes (the replaced one is gone)')
     kids = fpingChildren()
     t.ok(kids.some((k) => k.pid === a2?.pid), 'the shard without additions kept its pid')
     t.ok(kids.some((k) => k.pid !== a2?.pid && k.pid !== shardB.pid && k.targets.includes(Z) && k.targets.length === 21), 'the shard with room took it')
@@ -233,14 +204,14 @@ t.test('real fping', { skip: FPING === null ? 'fping is not installed (Debian pa
     t.teardown(async () => await p.close())
     const a = '127.0.2.1'
     p.setTargets([a, '127.0.2.2', '127.0.2.3'])
-    t.ok(await waitFor(() => c.of(a).length >= 2, 5000), 'answers')
+    t.ok(await becomes(() => c.of(a).length >= 2, 5000), 'answers')
     for (let round = 1; round <= 2; round++) {
       const [kid] = fpingChildren()
       if (kid === undefined) { t.fail('no fping child'); return }
       process.kill(kid.pid, 'SIGKILL')
       const tKill = Date.now()
-      t.ok(await waitFor(() => fpingChildren().some((k) => k.pid !== kid.pid), 5000), `kill ${round}: a new fping process runs`)
-      t.ok(await waitFor(() => c.of(a).filter((r) => r.at > tKill + 100 && r.alive).length >= 3, 5000), `kill ${round}: results resume`)
+      t.ok(await becomes(() => fpingChildren().some((k) => k.pid !== kid.pid), 5000), `kill ${round}: a new fping process runs`)
+      t.ok(await becomes(() => c.of(a).filter((r) => r.at > tKill + 100 && r.alive).length >= 3, 5000), `kill ${round}: results resume`)
     }
     const warns = tl.text('warn').filter((l) => l.includes('exited with signal SIGKILL'))
     t.equal(warns.length, 1, 'logged once per failure streak, not per restart')
@@ -254,14 +225,14 @@ t.test('real fping', { skip: FPING === null ? 'fping is not installed (Debian pa
     const p = createPinger({ intervalMs: 200, timeoutMs: 200, log: tl.log, onResult: c.onResult })
     t.teardown(async () => await p.close())
     p.setTargets(['-h', 'foo', '', '--help', ' 127.0.0.5', '1.2.3.4.5', '127.0.0.5', 'localhost', '-f/etc/passwd'])
-    t.ok(await waitFor(() => c.of('127.0.0.5').length >= 2, 5000), 'the valid target answers')
+    t.ok(await becomes(() => c.of('127.0.0.5').length >= 2, 5000), 'the valid target answers')
     const kids = fpingChildren()
     t.equal(kids.length, 1)
     t.same(kids[0]?.targets, ['127.0.0.5'], 'only the IP literal reaches fping')
     t.same([...new Set(c.results.map((r) => r.address))], ['127.0.0.5'], 'results only for it')
     t.ok(tl.text('warn').some((l) => l.includes('"-h"') && l.includes('"foo"') && l.includes('not IP literals')), 'the dropped ones are logged')
     p.setTargets(['-h'])
-    t.ok(await waitFor(() => fpingChildren().length === 0, 3000), 'a set of only invalid targets runs nothing')
+    t.ok(await becomes(() => fpingChildren().length === 0, 3000), 'a set of only invalid targets runs nothing')
   })
 
   t.test('a down host (network namespaces + veth): alive, link down → not alive, up → alive; unroutable → losses', { skip: netnsSkipReason() }, async (t) => {
@@ -284,12 +255,12 @@ t.test('real fping', { skip: FPING === null ? 'fping is not installed (Debian pa
       const rs = c.of(addrB)
       return rs.length >= n && rs.slice(-n).every((r) => r.alive === alive)
     }
-    t.ok(await waitFor(lastN(3, true), 8000), 'reachable host: alive')
+    t.ok(await becomes(lastN(3, true), 8000), 'reachable host: alive')
     t.ok(c.of(addrB).filter((r) => r.alive).every((r) => typeof r.rttMs === 'number'), 'with an RTT')
 
     await hosts.linkDown()
     let ts = Date.now()
-    t.ok(await waitFor(lastN(3, false), 8000), 'link down: not alive (fping "timed out")')
+    t.ok(await becomes(lastN(3, false), 8000), 'link down: not alive (fping "timed out")')
     t.ok(since(ts).filter((r) => !r.alive).every((r) => r.rttMs === undefined), 'losses carry no RTT')
     ts = Date.now()
     await sleep(1500)
@@ -297,20 +268,20 @@ t.test('real fping', { skip: FPING === null ? 'fping is not installed (Debian pa
     t.ok(down.length >= 4 && down.length <= 10 && down.every((r) => !r.alive), `one loss per interval while down (${down.length} in 1500 ms)`)
 
     await hosts.linkUp()
-    t.ok(await waitFor(lastN(3, true), 10_000), 'link up: alive again')
+    t.ok(await becomes(lastN(3, true), 10_000), 'link up: alive again')
 
     // a local send error (prohibit route): fping prints nothing for these echoes; the pinger
     // must still report each one as lost
     await run(ip, ['-n', nsA, 'route', 'add', 'prohibit', `${addrB}/32`])
     ts = Date.now()
-    t.ok(await waitFor(lastN(3, false), 10_000), 'unroutable (send error, no fping line): reported lost')
+    t.ok(await becomes(lastN(3, false), 10_000), 'unroutable (send error, no fping line): reported lost')
     await sleep(2000)
     const rs = since(ts + 2500)
     const window = Date.now() - (ts + 2500)
     t.ok(rs.length >= (window / 200) * 0.5 && rs.length <= (window / 200) * 1.25 + 1,
       `about one loss per interval (${rs.length} in ${window} ms)`)
     await run(ip, ['-n', nsA, 'route', 'del', 'prohibit', `${addrB}/32`])
-    t.ok(await waitFor(lastN(3, true), 10_000), 'route back: alive again')
+    t.ok(await becomes(lastN(3, true), 10_000), 'route back: alive again')
     t.equal(p.error, null, 'no availability problem throughout')
   })
 
@@ -336,7 +307,7 @@ exec ${FPING ?? 'fping'} "$@"
     t.teardown(async () => await p.close())
     const targets = ['127.0.0.8', '127.0.0.9']
     p.setTargets(targets)
-    t.ok(await waitFor(() => targets.every((a) => c.of(a).filter((r) => r.alive).length >= 2), 5000), 'results')
+    t.ok(await becomes(() => targets.every((a) => c.of(a).filter((r) => r.alive).length >= 2), 5000), 'results')
     const kids = fpingChildren()
     t.equal(kids.length, 1)
     const argv = kids[0]?.argv ?? []
@@ -362,7 +333,7 @@ exec ${FPING ?? 'fping'} "$@"
     const p = createPinger({ intervalMs: 200, timeoutMs: 200, fpingPath: wrapper, log: tl.log, onResult: c.onResult, onAvailability: (e) => avail.push(e) })
     t.teardown(async () => await p.close())
     p.setTargets(['127.0.0.10'])
-    t.ok(await waitFor(() => avail.length > 0, 5000), 'reported')
+    t.ok(await becomes(() => avail.length > 0, 5000), 'reported')
     t.match(avail[0], /exited with code 4: .*can't create socket.*CAP_NET_RAW/, 'with fping\'s reason and a hint')
     t.equal(p.error, avail[0])
     await sleep(1000)
@@ -380,10 +351,10 @@ exec ${FPING ?? 'fping'} "$@"
     const p = createPinger({ intervalMs: 200, timeoutMs: 200, fpingPath: path, log: tl.log, onResult: c.onResult, onAvailability: (e) => avail.push(e) })
     t.teardown(async () => await p.close())
     p.setTargets(['127.0.0.6'])
-    t.ok(await waitFor(() => avail.length > 0, 3000), 'reported missing')
+    t.ok(await becomes(() => avail.length > 0, 3000), 'reported missing')
     t.match(avail[0], /fping not found/)
     symlinkSync(FPING ?? '/usr/bin/fping', path)
-    t.ok(await waitFor(() => c.of('127.0.0.6').length > 0, 15_000), 'results once fping exists (slow retry)')
+    t.ok(await becomes(() => c.of('127.0.0.6').length > 0, 15_000), 'results once fping exists (slow retry)')
     t.same(avail, [avail[0], null], 'onAvailability(null) once it works')
     t.equal(p.error, null)
   })
@@ -396,7 +367,7 @@ t.test('missing fping binary', async (t) => {
   const p = createPinger({
     intervalMs: 200, timeoutMs: 200, fpingPath: '/nonexistent/fping', log: tl.log, onResult: c.onResult, onAvailability: (e) => avail.push(e)
   })
-  t.ok(await waitFor(() => avail.length > 0, 3000), 'reported even before there are targets')
+  t.ok(await becomes(() => avail.length > 0, 3000), 'reported even before there are targets')
   p.setTargets(['127.0.0.7'])
   await sleep(1000)
   t.equal(avail.length, 1, 'reported once')

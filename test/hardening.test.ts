@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { startApp, tempDir, validServer, type Answer, type Running } from './helpers.ts'
+import { startApp, tempDir, validServer, type Answer, type Running } from './support/app.ts'
 import { hostileBodies, HOSTILE_KINDS } from './support/hostile.ts'
 import { ValidationError } from '../lib/errors.ts'
 

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startApp, tempDir, validServer, type Test } from './helpers.ts'
+import { startApp, tempDir, validServer, type Test } from './support/app.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const MASK = '********'

@@ -1,23 +1,12 @@
 import t from 'tap'
-import { readdirSync, readFileSync } from 'node:fs'
-import { startApp, validServer, waitFor, sleep } from './helpers.ts'
-import { connectEvents } from './sse-client.ts'
-import { createTestHosts, netnsSkipReason } from './netns.ts'
+import { startApp, validServer } from './support/app.ts'
+import { sleep, waitFor } from './support/wait.ts'
+import { connectEvents } from './support/sse.ts'
+import { createTestHosts, netnsSkipReason } from './support/netns.ts'
+import { fpingChildren } from './support/proc.ts'
 
-/** The fping processes this test process started (other test files run their own). */
-function ourFpings (): Array<{ pid: number, args: string[] }> {
-  const found: Array<{ pid: number, args: string[] }> = []
-  for (const pid of readdirSync('/proc').filter(name => /^\d+$/.test(name))) {
-    try {
-      const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1])
-      if (parent !== process.pid) continue
-      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
-      if (args[0]?.endsWith('fping')) found.push({ pid: Number(pid), args })
-    } catch { /* the process ended meanwhile */ }
-  }
-  return found
-}
-const probed = (address: string) => ourFpings().some(({ args }) => args.includes(address))
+/** Whether an fping process of this test process probes `address` (other test files run their own). */
+const probed = (address: string) => fpingChildren().some(({ argv }) => argv.includes(address))
 
 const statusChanges = (messages: Array<{ type: string }>) =>
   messages.filter((message): message is { type: 'statusChange', update: { serverId: string, isOnline: boolean, previousStatus: boolean } } & { type: string } => message.type === 'statusChange')
@@ -80,13 +69,13 @@ t.test('a killed fping child is replaced and probing goes on', async t => {
   const api = await startApp(t, { pingIntervalMs: 200, threshold: 1 })
   const server = (await api.call('POST', '/api/config/servers', validServer({ dnsAddress: '127.0.0.31' }))).json.data
   await waitFor(() => probed('127.0.0.31'), 10000, 'fping running')
-  const killed = ourFpings().filter(({ args }) => args.includes('127.0.0.31')).map(({ pid }) => pid)
+  const killed = fpingChildren().filter(({ argv }) => argv.includes('127.0.0.31')).map(({ pid }) => pid)
   t.equal(killed.length, 1, 'one fping process probes the server')
   for (const pid of killed) process.kill(pid, 'SIGKILL')
   const killedAt = (await api.call('GET', `/api/servers/${server.id}`)).json.data.lastChecked
   await waitFor(async () => {
     const status = (await api.call('GET', `/api/servers/${server.id}`)).json.data
-    return status.lastChecked > killedAt && status.isOnline && ourFpings().some(({ pid, args }) => args.includes('127.0.0.31') && !killed.includes(pid))
+    return status.lastChecked > killedAt && status.isOnline && fpingChildren().some(({ pid, argv }) => argv.includes('127.0.0.31') && !killed.includes(pid))
   }, 15000, 'results from a new fping process after the kill')
   t.pass('recovered')
 })

@@ -4,9 +4,9 @@
  */
 import t from 'tap'
 import { getEventListeners } from 'node:events'
-import { startFakeOntap, type FakeLun, type FakeOntap } from './fake-ontap.ts'
+import { startFakeOntap, type FakeLun, type FakeOntap } from './support/fake-ontap.ts'
 import { readNetappLuns, type NetappTarget } from '../probes/netapp-luns.ts'
-import { waitFor } from './helpers.ts'
+import { waitFor } from './support/wait.ts'
 
 const GiB = 1073741824
 const USER = 'monitor'

@@ -1,31 +1,21 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { call, tempDir, waitFor, validServer } from './helpers.ts'
-import { spawnServer } from './server-process.ts'
-import { connectEvents } from './sse-client.ts'
+import { call, tempDir, validServer } from './support/app.ts'
+import { waitFor } from './support/wait.ts'
+import { fpingChildren, isAlive } from './support/proc.ts'
+import { spawnNode, spawnServer } from './support/server-process.ts'
+import { connectEvents } from './support/sse.ts'
 
 /** The fping processes `parent` started that probe `address` (other tests run fping too). */
-const fpingsProbing = (parent: number, address: string) => readdirSync('/proc').filter(pid => {
-  if (!/^\d+$/.test(pid)) return false
-  try {
-    const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1])
-    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-    return ppid === parent && args[0]?.endsWith('fping') && args.includes(address)
-  } catch { return false }
-}).map(Number)
-
-const alive = (pid: number) => {
-  try { process.kill(pid, 0); return true } catch { return false }
-}
+const fpingsProbing = (parent: number, address: string) =>
+  fpingChildren(parent).filter(({ argv }) => argv.includes(address)).map(({ pid }) => pid)
 
 /** `npm start`'s entry as a child process, with the env of SPEC §1. */
 async function startServer (t: Parameters<typeof tempDir>[0], env: Record<string, string>) {
   const dir = await tempDir(t)
-  const server = await spawnServer({ dataFile: join(dir, 'data', 'estatus.json'), env })
+  const server = await spawnServer(t, { dataFile: join(dir, 'data', 'estatus.json'), env })
   const child = server.proc
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   return { child, url: server.url, dir, exited: server.exited.then(({ code }) => code), output: server.output }
 }
 
@@ -43,19 +33,16 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     t.equal(await server.exited, 0, 'exit code 0')
     await events.ended
     t.pass('the event stream was ended')
-    t.same(fpings.filter(alive), [], 'no fping child is left behind')
+    t.same(fpings.filter(isAlive), [], 'no fping child is left behind')
     const stored = JSON.parse(readFileSync(join(server.dir, 'data', 'estatus.json'), 'utf8'))
     t.same(stored.servers.map((s: { id: string }) => s.id), [created.json.data.id])
   })
 }
 
 t.test('an invalid environment value stops the start with a message naming it', async t => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-    env: { ...process.env, ESTATUS_THRESHOLD: '0', PORT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
+  const child = spawnNode(t, ['server.ts'], { env: { ...process.env, ESTATUS_THRESHOLD: '0', PORT: '0' } })
   let stderr = ''
-  child.stderr.on('data', chunk => { stderr += chunk })
+  child.stderr?.on('data', chunk => { stderr += chunk })
   const code = await new Promise(resolve => child.once('exit', resolve))
   t.equal(code, 2)
   t.match(stderr, /ESTATUS_THRESHOLD must be an integer from 1 to 10/)

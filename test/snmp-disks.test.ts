@@ -12,7 +12,9 @@ import { getEventListeners } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readSnmpDisks, type DiskReading, type SnmpDiskTarget } from '../probes/snmp-disks.ts'
-import { freeUdpPort, snmpget, snmpwalk, startSnmpd } from './snmpd.ts'
+import { freeUdpPort } from './support/ports.ts'
+import { snmpget, snmpwalk, startSnmpd } from './support/snmpd.ts'
+import { sleep } from './support/wait.ts'
 
 const MiB = 1048576
 const HR = '1.3.6.1.2.1.25.2.3.1'
@@ -28,7 +30,7 @@ const HR = '1.3.6.1.2.1.25.2.3.1'
 async function abortInFlight (t: Pick<typeof import('tap').default, 'equal' | 'ok' | 'same'>, target: Omit<SnmpDiskTarget, 'timeoutMs' | 'signal'>, socketsBefore: number): Promise<AbortController> {
   const controller = new AbortController()
   const pending = readSnmpDisks({ ...target, timeoutMs: 5000, signal: controller.signal })
-  await new Promise(resolve => setTimeout(resolve, 300))
+  await sleep(300)
   t.equal(udpSocketCount(), socketsBefore + 1, 'the request is in flight on its socket')
   const started = Date.now()
   controller.abort()
@@ -63,7 +65,7 @@ function udpSocketCount (): number {
 /** Let libuv finish closing handles (the fd goes away in the close callback). */
 async function settle (): Promise<void> {
   await new Promise(resolve => setImmediate(resolve))
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await sleep(50)
 }
 
 function mib (bytes: number): number { return Math.round(bytes / MiB) }

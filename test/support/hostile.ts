@@ -3,7 +3,7 @@
 // construction for every mutating route, so none may change stored data: it is deep, wide,
 // has a huge array, odd unicode where only ASCII is allowed, numbers out of every range,
 // prototype keys, is not an object, or is not JSON at all.
-import { prng } from '../prng.ts'
+import { prng } from './prng.ts'
 
 export interface HostileBody {
   kind: string

@@ -1,10 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request as undiciRequest } from 'undici'
-import estatus, { type EstatusOptions } from '../app.ts'
+import estatus, { type EstatusOptions } from '../../app.ts'
 
 export interface Test {
   teardown (fn: () => unknown): void
@@ -61,29 +60,6 @@ export async function startApp (t: Test, options: EstatusOptions = {}, dir?: str
   const address = app.server.address()
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
   return { app, url, dataFile, dir, call: (method, path, body, headers) => call(url, method, path, body, headers) }
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (bound to 0, read, released). */
-export async function freePort (): Promise<number> {
-  const probe = createServer()
-  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, '127.0.0.1', resolve))
-  const address = probe.address()
-  await new Promise(resolve => probe.close(resolve))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
-}
-
-export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
-
-/** Polls until `check` returns a truthy value, or fails after `timeoutMs`. */
-export async function waitFor<T> (check: () => T | Promise<T>, timeoutMs = 10000, what = 'condition'): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value) return value as NonNullable<T>
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(25)
-  }
 }
 
 export const validServer = (overrides: Record<string, unknown> = {}) => ({

@@ -4,7 +4,9 @@
  * use numeric OIDs only (no MIB loading) and never touch /var/lib/snmp.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
-import { createSocket } from 'node:dgram'
+import { which } from './netns.ts'
+import { freeUdpPort } from './ports.ts'
+import { sleep } from './wait.ts'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,15 +14,12 @@ import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
 
 const execFileP = promisify(execFile)
-
-/** A UDP port that was free a moment ago (bound to 0, read, released). */
-export async function freeUdpPort (): Promise<number> {
-  const s = createSocket('udp4')
-  await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(0, '127.0.0.1', () => resolve()) })
-  const port = s.address().port
-  await new Promise<void>(resolve => s.close(() => resolve()))
-  return port
-}
+const SETPRIV = which('setpriv')
+/**
+ * snmpd through setpriv where it exists (it execs, so the pid stays snmpd's): snmpd gets
+ * SIGKILL when the process that started it dies, also when that one runs no teardown.
+ */
+const SNMPD = SETPRIV === null ? ['snmpd'] : [SETPRIV, '--pdeathsig', 'SIGKILL', '--', 'snmpd']
 
 export const snmpEnv = (dir: string): NodeJS.ProcessEnv => ({
   ...process.env,
@@ -74,7 +73,7 @@ export async function startSnmpd (options: StartSnmpdOptions = {}): Promise<Snmp
     await writeFile(conf, `agentAddress udp:127.0.0.1:${port}\nrocommunity ${community} 127.0.0.1\n`)
     // -f stay in the foreground, -Lo log to stdout, -C read no other config file,
     // -c our config, -p a pid file in the temp dir.
-    const proc = spawn('snmpd', ['-f', '-Lo', '-C', '-c', conf, '-p', join(dir, 'snmpd.pid')], {
+    const proc = spawn(SNMPD[0]!, [...SNMPD.slice(1), '-f', '-Lo', '-C', '-c', conf, '-p', join(dir, 'snmpd.pid')], {
       env: snmpEnv(dir), stdio: ['ignore', 'pipe', 'pipe']
     })
     let output = ''
@@ -84,7 +83,7 @@ export async function startSnmpd (options: StartSnmpdOptions = {}): Promise<Snmp
     const exit = new Promise<void>(resolve => proc.once('exit', () => { exited = true; resolve() }))
     proc.once('error', (err) => { output += String(err) })
     const stop = async (): Promise<void> => {
-      if (!exited) { proc.kill('SIGTERM'); await Promise.race([exit, new Promise(resolve => setTimeout(resolve, 3000))]) }
+      if (!exited) { proc.kill('SIGTERM'); await Promise.race([exit, sleep(3000)]) }
       if (!exited) { proc.kill('SIGKILL'); await exit }
       await rm(dir, { recursive: true, force: true })
     }
@@ -93,12 +92,12 @@ export async function startSnmpd (options: StartSnmpdOptions = {}): Promise<Snmp
       try {
         await snmpget({ port, community, dir }, ['1.3.6.1.2.1.1.3.0']) // sysUpTime.0
         return { port, community, dir, proc, stop }
-      } catch { await new Promise(resolve => setTimeout(resolve, 100)) }
+      } catch { await sleep(100) }
     }
     lastError = `snmpd did not answer on udp 127.0.0.1:${port}: ${output.slice(-500)}`
     await stop()
     // A port that was asked for may still be held by the agent just stopped: wait a little.
-    if (options.port !== undefined) await new Promise(resolve => setTimeout(resolve, 500))
+    if (options.port !== undefined) await sleep(500)
   }
   throw new Error(lastError)
 }

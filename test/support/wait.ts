@@ -1,0 +1,18 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export { sleep }
+
+/** Polls until `check` returns a truthy value, or fails after `timeoutMs`. */
+export async function waitFor<T> (check: () => T | Promise<T>, timeoutMs = 10000, what = 'condition'): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value as NonNullable<T>
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(25)
+  }
+}
+
+/** `waitFor` for `t.ok(await becomes(...), what)`: true once `check` holds, false when it did not in time. */
+export const becomes = (check: () => unknown, timeoutMs: number): Promise<boolean> =>
+  waitFor(check, timeoutMs).then(() => true, () => false)
