@@ -12,7 +12,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createPinger, shardLayout, type PingResult } from '../probes/fping.ts'
+import { createPinger, shardLayout, type PingResult } from '../probes/fping/index.ts'
 
 const SECONDS = Math.max(1, Number(process.env.BENCH_SECONDS ?? 30))
 const WARMUP_MS = 2000

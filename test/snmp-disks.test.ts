@@ -11,7 +11,8 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { getEventListeners } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readSnmpDisks, type DiskReading, type SnmpDiskTarget } from '../probes/snmp-disks.ts'
+import { readSnmpDisks, type SnmpDiskTarget } from '../probes/snmp-disks.ts'
+import type { DiskReading } from '../probes/disk-reading.ts'
 import { freeUdpPort, snmpget, snmpwalk, startSnmpd } from './snmpd.ts'
 
 const MiB = 1048576
