@@ -427,6 +427,44 @@ exec ${FPING ?? 'fping'} "$@"
   })
 })
 
+t.test('a burst of target changes costs one restart; a change undone within it costs none', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fping-test-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const starts = join(dir, 'starts')
+  writeFileSync(starts, '')
+  // A fake fping that writes down every start (its targets) and then waits quietly.
+  const fake = join(dir, 'fping')
+  writeFileSync(fake, `#!/bin/sh
+[ "$1" = "-v" ] && { echo "fping: Version 5.1"; exit 0; }
+shift 7
+echo "$*" >> '${starts}'
+exec sleep 60
+`, { mode: 0o755 })
+  const started = (): string[][] => readFileSync(starts, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(' ').slice(1))
+  const p = createPinger({ intervalMs: 200, timeoutMs: 200, fpingPath: fake, log: testLog().log, onResult: () => {} })
+  t.teardown(async () => await p.close())
+  const tick = async (): Promise<void> => await new Promise((resolve) => setImmediate(resolve))
+
+  const targets = ['127.0.0.1']
+  p.setTargets(targets)
+  t.ok(await waitFor(() => started().length === 1, 5000), 'the first process')
+  for (let i = 2; i <= 11; i++) { // ten changes, each in its own tick (the monitor sends one per tick)
+    targets.push(`127.0.0.${i}`)
+    p.setTargets(targets)
+    await tick()
+  }
+  t.ok(await waitFor(() => started().length >= 2, 5000), 'the burst restarted the shard')
+  await sleep(1500)
+  t.equal(started().length, 2, 'once for ten changes')
+  t.same(started()[1], targets, 'with the final target list')
+
+  p.setTargets([...targets, '127.0.0.99'])
+  await tick()
+  p.setTargets(targets)
+  await sleep(1500)
+  t.equal(started().length, 2, 'a target added and removed again within the burst restarts nothing')
+})
+
 t.test('missing fping binary', async (t) => {
   const c = collector()
   const tl = testLog()

@@ -8,51 +8,28 @@
  *   such missing sequence numbers ourselves (sweep, see below) and report them as lost.
  * - If our end of the stdout pipe goes away (Node died), fping dies of SIGPIPE at its next
  *   output line, so no orphan keeps pinging.
- * - A target list is fixed for a process's life: a change means a new process. Changes are
- *   coalesced: a changed shard restarts RESTART_SETTLE_MS after the change and at most once
- *   per min(period, RESTART_GAP_MAX_MS), so a burst of edits costs one restart, not one each.
+ * - A target list is fixed for a process's life: a change means a new process (a fork of this
+ *   big process: the costliest part of a config change). Changes are coalesced: a changed
+ *   shard restarts once its targets were left alone RESTART_QUIET_MS, at the latest
+ *   RESTART_MAX_WAIT_MS after the burst began, and at most once per min(period,
+ *   RESTART_GAP_MAX_MS); a burst of edits costs one restart, not one each, and none when it
+ *   left the list as it was (a server added and deleted again).
  *
  * Modules: parse (output lines), sequence (which echoes have a result), shards (layout and
  * placement), process (one child: start, stop, end), lines (pipe batching), this file (the
  * shards' supervision and the public Pinger).
  */
-import { isIP } from 'node:net'
 import { parseFpingLine } from './parse.ts'
 import { createFpingAvailability } from './availability.ts'
 import { isResolved, markResolved, newTrack, resolveUpTo, type Track } from './sequence.ts'
-import { effectivePeriod, effectivePingTimeout, PER_PACKET_MS, placeTargets, SAFE_GAP_MS, shardLayout } from './shards.ts'
-import { describeEnd, startFping, type FpingChild, type FpingEnd, type PingerLogger } from './process.ts'
+import { effectivePeriod, effectivePingTimeout, ipTargets, PER_PACKET_MS, placeTargets, SAFE_GAP_MS, shardLayout } from './shards.ts'
+import { describeEnd, startFping, type FpingChild, type FpingEnd } from './process.ts'
+import type { Pinger, PingerOptions, PingResult } from './types.ts'
 
 export { parseFpingLine, type FpingLine } from './parse.ts'
 export { effectivePingTimeout, shardLayout, placeTargets, type ShardLayout } from './shards.ts'
 export type { PingerLogger } from './process.ts'
-
-export interface PingResult { address: string; alive: boolean; rttMs?: number; at: number /* epoch ms */ }
-
-export interface PingerOptions {
-  /** One echo per target per interval (fping -p); clamped to >= 10 ms. */
-  intervalMs: number
-  /** Per-echo timeout; effective = min(timeoutMs, intervalMs, 10000), see effectivePingTimeout. */
-  timeoutMs: number
-  /** Default 'fping' (looked up on PATH). */
-  fpingPath?: string
-  log: PingerLogger
-  /** One call per echo per target: reply OR loss. */
-  onResult (result: PingResult): void
-  /** A clear message when fping cannot run (missing binary, keeps dying); null when it works again. */
-  onAvailability? (error: string | null): void
-  /** Tuning: at most this many targets per fping process (default: see shardLayout). */
-  maxTargetsPerProcess?: number
-}
-
-export interface Pinger {
-  /** The complete set of IP literals to probe; applied as a delta. Anything else is dropped (and logged). */
-  setTargets (addresses: Iterable<string>): void
-  /** Current availability problem, null when fine. */
-  readonly error: string | null
-  /** Kills all children, clears all timers; idempotent. */
-  close (): Promise<void>
-}
+export type { Pinger, PingerOptions, PingResult } from './types.ts'
 
 const BACKOFF_MIN_MS = 100
 const BACKOFF_MAX_MS = 30_000
@@ -60,8 +37,10 @@ const BACKOFF_MAX_MS = 30_000
 const SPAWN_RETRY_MIN_MS = 5_000
 /** A child that produced results and lived this long ends a failure streak when it exits. */
 const STABLE_MS = 5_000
-/** A changed shard restarts this long after the change (the rest of a burst joins it)… */
-const RESTART_SETTLE_MS = 50
+/** A changed shard restarts once its targets were left alone this long (the rest of a burst joins it)… */
+const RESTART_QUIET_MS = 200
+/** …but at the latest this long after the first change of a burst… */
+const RESTART_MAX_WAIT_MS = 3000
 /** …and at most once per min(period, this). */
 const RESTART_GAP_MAX_MS = 1000
 
@@ -83,8 +62,10 @@ interface Shard {
   failing: string | null
   /** A back-off restart after the process died. */
   restartTimer: NodeJS.Timeout | null
-  /** A coalesced restart for a changed target list. */
+  /** A coalesced restart for a changed target list… */
   changeTimer: NodeJS.Timeout | null
+  /** …due at the latest RESTART_MAX_WAIT_MS after this. */
+  firstChangeAt: number | null
 }
 
 export function createPinger (opts: PingerOptions): Pinger {
@@ -277,14 +258,30 @@ export function createPinger (opts: PingerOptions): Pinger {
     retire(old)
   }
 
-  /** Coalesces the changes of a burst into one restart per shard (see the file comment). */
+  /** Whether the running process already probes exactly the shard's targets (a change that was undone). */
+  function upToDate (shard: Shard): boolean {
+    const running = shard.proc?.track
+    if (running === undefined || running.size !== shard.targets.size) return false
+    for (const address of shard.targets) if (!running.has(address)) return false
+    return true
+  }
+
+  /**
+   * Coalesces the changes of a burst into one restart per shard (see the file comment):
+   * each change pushes the restart RESTART_QUIET_MS out, up to RESTART_MAX_WAIT_MS after the
+   * first one, and never sooner than restartGap after the running process started.
+   */
   function restartSoon (shard: Shard): void {
-    if (shard.changeTimer !== null) return
+    const now = Date.now()
+    if (shard.changeTimer !== null) clearTimeout(shard.changeTimer)
+    shard.firstChangeAt ??= now
     const earliest = shard.proc === null ? 0 : shard.proc.startedAt + restartGap
+    const at = Math.max(earliest, Math.min(now + RESTART_QUIET_MS, shard.firstChangeAt + RESTART_MAX_WAIT_MS))
     shard.changeTimer = setTimeout(() => {
       shard.changeTimer = null
-      if (!closed && shards.includes(shard)) restartShard(shard)
-    }, Math.max(RESTART_SETTLE_MS, earliest - Date.now()))
+      shard.firstChangeAt = null
+      if (!closed && shards.includes(shard) && !upToDate(shard)) restartShard(shard)
+    }, at - now)
   }
 
   /** Rebuilds every shard with the current layout. */
@@ -300,25 +297,12 @@ export function createPinger (opts: PingerOptions): Pinger {
     if (i >= 0) shards.splice(i, 1)
     if (shard.restartTimer !== null) { clearTimeout(shard.restartTimer); shard.restartTimer = null }
     if (shard.changeTimer !== null) { clearTimeout(shard.changeTimer); shard.changeTimer = null }
+    shard.firstChangeAt = null
     if (shard.proc !== null) retire(shard.proc)
     shard.proc = null
   }
 
   // ---- public --------------------------------------------------------------------------
-
-  /** Valid targets only: an IP literal can never be read as an fping option (or a host name to resolve). */
-  function validTargets (addresses: Iterable<string>): Set<string> {
-    const wanted = new Set<string>()
-    const invalid: unknown[] = []
-    for (const a of addresses) {
-      if (typeof a === 'string' && isIP(a) !== 0) wanted.add(a)
-      else invalid.push(a)
-    }
-    if (invalid.length > 0) {
-      log.warn({ dropped: invalid.slice(0, 20), count: invalid.length }, 'fping: dropped targets that are not IP literals')
-    }
-    return wanted
-  }
 
   function assign (shard: Shard, addresses: string[]): void {
     for (const address of addresses) {
@@ -332,7 +316,10 @@ export function createPinger (opts: PingerOptions): Pinger {
       log.warn('fping: setTargets after close() ignored')
       return
     }
-    const wanted = validTargets(addresses)
+    const { wanted, invalid } = ipTargets(addresses)
+    if (invalid.length > 0) {
+      log.warn({ dropped: invalid.slice(0, 20), count: invalid.length }, 'fping: dropped targets that are not IP literals')
+    }
     const changed = new Set<Shard>()
     let removed = 0
     for (const [address, shard] of byTarget) {
@@ -353,7 +340,7 @@ export function createPinger (opts: PingerOptions): Pinger {
       changed.add(shard)
     })
     for (const size of plan.fresh) {
-      const shard: Shard = { id: nextShardId++, targets: new Set(), proc: null, failures: 0, failing: null, restartTimer: null, changeTimer: null }
+      const shard: Shard = { id: nextShardId++, targets: new Set(), proc: null, failures: 0, failing: null, restartTimer: null, changeTimer: null, firstChangeAt: null }
       assign(shard, added.slice(next, next + size))
       next += size
       shards.push(shard)

@@ -27,6 +27,7 @@
  *   stay in order (a line for seq n proves seq n-2 is resolved), and a shard restart
  *   abandons at most one in-flight echo per target.
  */
+import { isIP } from 'node:net'
 
 /** Echoes per second given to one fping process. */
 const MAX_PROCESS_PPS = 2500
@@ -102,4 +103,15 @@ export function placeTargets (shards: ShardFill[], added: number, perProcess: nu
   const fresh: number[] = []
   for (; left > 0; left -= Math.min(left, perProcess)) fresh.push(Math.min(left, perProcess))
   return { existing, fresh }
+}
+
+/** Only IP literals are targets: one can never be read as an fping option (or a host name to resolve). */
+export function ipTargets (addresses: Iterable<unknown>): { wanted: Set<string>, invalid: unknown[] } {
+  const wanted = new Set<string>()
+  const invalid: unknown[] = []
+  for (const a of addresses) {
+    if (typeof a === 'string' && isIP(a) !== 0) wanted.add(a)
+    else invalid.push(a)
+  }
+  return { wanted, invalid }
 }
