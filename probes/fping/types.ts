@@ -1,4 +1,6 @@
-import type { PingerLogger } from './process.ts'
+import type { FpingChild, PingerLogger } from './process.ts'
+import type { Track } from './sequence.ts'
+import type { ShardLayout } from './shards.ts'
 
 export interface PingResult { address: string; alive: boolean; rttMs?: number; at: number /* epoch ms */ }
 
@@ -25,4 +27,50 @@ export interface Pinger {
   readonly error: string | null
   /** Kills all children, clears all timers; idempotent. */
   close (): Promise<void>
+}
+
+/** One fping process of a shard, and which of its echoes have a result. */
+export interface Proc {
+  shard: Shard
+  child: FpingChild
+  track: Map<string, Track>
+  startedAt: number
+  results: number
+  retired: boolean
+  unparsed: number
+}
+
+/** A set of targets probed by one process at a time. */
+export interface Shard {
+  id: number
+  targets: Set<string>
+  proc: Proc | null
+  failures: number
+  failing: string | null
+  /** A back-off restart after the process died. */
+  restartTimer: NodeJS.Timeout | null
+  /** A coalesced restart for a changed target list… */
+  changeTimer: NodeJS.Timeout | null
+  /** …due at the latest RESTART_MAX_WAIT_MS after this. */
+  firstChangeAt: number | null
+}
+
+/** What the parts of a pinger share. */
+export interface PingerState {
+  readonly opts: PingerOptions
+  readonly fpingPath: string
+  /** fping -p and -t, ms. */
+  readonly period: number
+  readonly timeout: number
+  /** Extra wait before a missing sequence number is declared lost. */
+  readonly grace: number
+  layout: ShardLayout
+  /** Set when fping refused a sub-millisecond -i ("too risky for mere mortals"). */
+  safeLimits: boolean
+  closed: boolean
+  /** For log lines. */
+  lastShardId: number
+  readonly shards: Shard[]
+  readonly byTarget: Map<string, Shard>
+  readonly procs: Set<Proc>
 }
