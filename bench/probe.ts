@@ -10,7 +10,7 @@
 //   children = Δ(self cutime+cstime) + Σ(alive at end) − Σ(alive at start).
 // Peak RSS = the largest sampled sum of this process' RSS and its children's VmRSS.
 import { execFileSync, spawn } from 'node:child_process'
-import { createPinger, shardLayout, type PingResult } from '../probes/fping.ts'
+import { createPinger, shardLayout, type PingResult } from '../probes/fping/index.ts'
 import { which } from '../test/support/netns.ts'
 import { childrenOf, cpuMs, rssKiB, ticksPerSecond } from '../test/support/proc.ts'
 import { sleep } from '../test/support/wait.ts'

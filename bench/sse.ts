@@ -5,24 +5,30 @@
 //   BENCH_SSE_N=1000,5000 npm run bench:sse
 //
 // Per implementation and N, everything fresh: the server in its own child process (the real
-// one: `server.ts` with HOST=127.0.0.1, a temp ESTATUS_DATA_FILE, LOG_LEVEL=warn,
-// ESTATUS_PING_INTERVAL_MS=3600000 and ESTATUS_HEARTBEAT_MS=3600000 so neither the monitor
-// nor the heartbeat adds traffic), two client child processes (bench/sse-client.ts, raw
+// one: `server.ts` with HOST=127.0.0.1, a temp ESTATUS_DATA_FILE, LOG_LEVEL=warn, the monitor
+// running as configured by default — fping at 1 s — and ESTATUS_HEARTBEAT_MS=3600000 so the
+// heartbeat adds no traffic), two client child processes (bench/sse-client.ts, raw
 // HTTP/1.1 over node:net, N/2 streams each, from 16 loopback source addresses each — a fresh
 // set per run — to stay clear of ephemeral-port exhaustion and TIME_WAIT), then:
 //   1. warm-up: 3 POSTs and 20 short-lived streams; the server's RSS is read ("before");
 //   2. connect: all N streams opened (≤ 200 per client process not yet ready at a time);
 //      connect time = until the last one got `initial` (reference: `connected`);
 //   3. idle 2 s, RSS read again → RSS per client = (RSS idle − RSS before) / N;
-//   4. 200 mutations `POST /api/config/servers` {name: bench-NNNN}, sequential and at least
-//      20 ms apart; latency = a client's receive time of the matching `serverAdded` frame −
-//      the time the POST was sent, over all client × event pairs; server CPU (utime+stime
-//      from /proc/<pid>/stat) from before the first POST until every client got every event.
-// Columns besides those: `POST p50` = the mutating request's round trip; `1st p50` = median
+//   4. 200 create+delete pairs, one change at a time: `POST /api/config/servers` {name:
+//      bench-NNNN, dnsAddress: its own loopback address, so every change changes fping's
+//      targets}, then `DELETE` of it; pairs at least 20 ms apart; latency = a client's receive
+//      time of the matching `serverAdded` frame − the time the POST was sent, over all client ×
+//      event pairs; CPU (utime+stime from /proc) from before the first POST until every client
+//      got every event: the server process, and its children (fping: those still running,
+//      and those that ended, reaped into the server's cutime+cstime).
+//      The reference writes each change as temp file + fsync + rename, as the real store does.
+// BENCH_SSE_CPU_PROF=<dir>: both servers run with `node --cpu-prof`, writing their profiles
+// to <dir>/estatus and <dir>/reference (open them in Chrome DevTools or speedscope).
+// Columns besides those: `POST p50` = the creating request's round trip; `1st p50` = median
 // over events of the earliest client's latency (work before the fan-out starts); `spread p50`
 // = median over events of last − first client (the fan-out itself). Targets (estatus): 100 %
 // delivery exactly once at N=10,000; p99 ≤ 1.5 × the reference's p99 at each N; ≤ 16 KiB RSS
-// per idle client.
+// per idle client; total CPU (server + fping) ≤ 1.3 × the reference's at N=1,000.
 // Clock: process.hrtime (CLOCK_MONOTONIC, shared by all processes of the machine).
 // fd limit: children start under `prlimit --nofile=<max allowed>` when the soft limit is lower
 // (without CAP_SYS_RESOURCE the hard limit is the ceiling; N above it minus a margin is skipped).
@@ -37,7 +43,7 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '../test/support/ports.ts'
-import { cpuMs, rssKiB } from '../test/support/proc.ts'
+import { childrenCpu, childrenCpuBetween, cpuMs, rssKiB } from '../test/support/proc.ts'
 import { sleep } from '../test/support/wait.ts'
 import type { ClientCommand, ClientMessage, ClientStats } from './sse-client.ts'
 
@@ -107,8 +113,8 @@ const fdLimit = ((): { prefix: string[], limit: number } => {
   return { prefix: [], limit: soft }
 })()
 
-function start (file: string, args: string[], env: NodeJS.ProcessEnv, ipc: boolean): ChildProcess {
-  const argv = [...fdLimit.prefix, process.execPath, '--import', 'tsx', file, ...args]
+function start (file: string, nodeFlags: string[], env: NodeJS.ProcessEnv, ipc: boolean): ChildProcess {
+  const argv = [...fdLimit.prefix, process.execPath, ...nodeFlags, '--import', 'tsx', file]
   const child = spawn(argv[0] as string, argv.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -182,6 +188,7 @@ interface RunResult {
   expected: number
   duplicates: number
   cpuS: number
+  childCpuS: number
   rssBeforeKiB: number
   rssIdleKiB: number
   rssPerClientKiB: number
@@ -231,16 +238,17 @@ async function runOne (impl: Impl, n: number, runIndex: number, log: (line: stri
   const notes: string[] = []
   const port = await freePort()
   const serverLog: string[] = []
+  const profileDir = process.env.BENCH_SSE_CPU_PROF
+  const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(profileDir, impl)]
   const server = impl === 'estatus'
-    ? start('server.ts', [], {
+    ? start('server.ts', profile, {
       HOST: '127.0.0.1',
       PORT: String(port),
       ESTATUS_DATA_FILE: join(dir, 'estatus.json'),
       LOG_LEVEL: 'warn',
-      ESTATUS_PING_INTERVAL_MS: '3600000',
       ESTATUS_HEARTBEAT_MS: '3600000'
     }, false)
-    : start('bench/sse-reference.ts', [], { HOST: '127.0.0.1', PORT: String(port) }, false)
+    : start('bench/sse-reference.ts', profile, { HOST: '127.0.0.1', PORT: String(port), DATA_FILE: join(dir, 'reference.json') }, false)
   for (const stream of [server.stdout, server.stderr]) {
     stream?.setEncoding('utf8')
     stream?.on('data', (chunk: string) => {
@@ -306,28 +314,32 @@ async function runOne (impl: Impl, n: number, runIndex: number, log: (line: stri
     const sent = new Float64Array(EVENTS)
     const rtt = new Float64Array(EVENTS)
     const cpu0 = cpuMs(pid) ?? NaN
+    const children0 = childrenCpu(pid)
     let next = now()
     for (let i = 0; i < EVENTS; i++) {
       const wait = next - now()
       if (wait > 0) await sleep(wait)
-      const body = JSON.stringify({ name: `bench-${String(i).padStart(4, '0')}`, ip: `10.1.${i >> 8}.${(i & 255) + 1}`, dnsAddress: '127.0.0.1' })
+      const address = `10.1.${i >> 8}.${(i & 255) + 1}`
+      const body = JSON.stringify({ name: `bench-${String(i).padStart(4, '0')}`, ip: address, dnsAddress: `127.${address.slice(3)}` })
       sent[i] = now()
       next = sent[i] as number + SPACING_MS
       const answer = await httpCall(port, 'POST', '/api/config/servers', body)
       rtt[i] = now() - (sent[i] as number)
       if (answer.status !== 201) throw new Error(`POST ${i} answered ${answer.status}: ${answer.text.slice(0, 200)}`)
+      const id = String((JSON.parse(answer.text) as { data: { id: string } }).data.id)
+      const removed = await httpCall(port, 'DELETE', `/api/config/servers/${encodeURIComponent(id)}`)
+      if (removed.status !== 200) throw new Error(`DELETE ${i} answered ${removed.status}: ${removed.text.slice(0, 200)}`)
       if (now() - (sent[0] as number) > T.mutations) throw new Error(`the ${EVENTS} mutations took longer than ${T.mutations / 1000} s`)
     }
     const lastAnswer = now()
-    let cpu1: number
     try {
       await Promise.race([complete, sleep(T.deliver).then(() => { throw new Error('timeout') })])
-      cpu1 = cpuMs(pid) ?? NaN
     } catch (err) {
       if ((err as Error).message !== 'timeout') throw err
-      cpu1 = cpuMs(pid) ?? NaN
       notes.push(`not every client got every event ${T.deliver / 1000} s after the last POST`)
     }
+    const cpu1 = cpuMs(pid) ?? NaN
+    const childCpuS = childrenCpuBetween(children0, childrenCpu(pid)) / 1000
     const deliverWaitMs = now() - lastAnswer
 
     // 5. collect
@@ -364,7 +376,7 @@ async function runOne (impl: Impl, n: number, runIndex: number, log: (line: stri
     if (sum('other') > 0) notes.push(`${fmtInt(sum('other'))} other data frames (ignored)`)
     const warnings = serverLog.filter(line => line.includes('"level":40') || line.includes('"level":50') || line.includes('"level":60'))
     if (warnings.length > 0) notes.push(`server logged ${warnings.length} warning/error lines, first: ${warnings[0]?.slice(0, 200)}`)
-    log(`  ${EVENTS} POSTs done, all delivered ${fmt(deliverWaitMs, 0)} ms after the last answer; delivered ${fmtInt(delivered)}/${fmtInt(n * EVENTS)}`)
+    log(`  ${EVENTS} create+delete pairs done, all delivered ${fmt(deliverWaitMs, 0)} ms after the last answer; delivered ${fmtInt(delivered)}/${fmtInt(n * EVENTS)}`)
 
     return {
       impl,
@@ -381,6 +393,7 @@ async function runOne (impl: Impl, n: number, runIndex: number, log: (line: stri
       expected: n * EVENTS,
       duplicates: sum('duplicates'),
       cpuS: (cpu1 - cpu0) / 1000,
+      childCpuS,
       rssBeforeKiB,
       rssIdleKiB,
       rssPerClientKiB: (rssIdleKiB - rssBeforeKiB) / n,
@@ -416,7 +429,7 @@ async function main (): Promise<number> {
   }, WATCHDOG_MS)
   watchdog.unref()
 
-  console.log(`SSE fan-out bench: ${EVENTS} POST /api/config/servers (sequential, >= ${SPACING_MS} ms apart) with N clients on /api/events`)
+  console.log(`SSE fan-out bench: ${EVENTS} create+delete pairs of /api/config/servers (one change at a time, pairs >= ${SPACING_MS} ms apart) with N clients on /api/events, the monitor running`)
   console.log(`node ${process.version}, ${cpus().length} cores, ${CLIENT_PROCS} client processes (raw HTTP/1.1), fd limit ${fmtInt(fdLimit.limit)}, clock CLOCK_MONOTONIC`)
   let runIndex = 0
   for (const n of sizes) {
@@ -446,7 +459,7 @@ async function main (): Promise<number> {
 }
 
 function report (sizes: number[], results: RunResult[], errors: string[], skipped: string[]): void {
-  const head = ['N', 'impl', 'connect ms', 'p50 ms', 'p99 ms', 'max ms', 'POST p50 ms', '1st p50 ms', 'spread p50 ms', 'delivered', 'dups', 'srv CPU s', 'RSS/client KiB']
+  const head = ['N', 'impl', 'connect ms', 'p50 ms', 'p99 ms', 'max ms', 'POST p50 ms', '1st p50 ms', 'spread p50 ms', 'delivered', 'dups', 'srv CPU s', 'child CPU s', 'total CPU s', 'RSS/client KiB']
   const rows = results.map(r => [
     fmtInt(r.n),
     r.impl,
@@ -460,11 +473,13 @@ function report (sizes: number[], results: RunResult[], errors: string[], skippe
     `${fmt(100 * r.delivered / r.expected, 3)}%`,
     fmtInt(r.duplicates),
     fmt(r.cpuS, 2),
+    fmt(r.childCpuS, 2),
+    fmt(r.cpuS + r.childCpuS, 2),
     fmt(r.rssPerClientKiB, 1)
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map(row => (row[i] as string).length)))
   const line = (cells: string[]): string => cells.map((c, i) => i === 1 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)).join(' | ')
-  console.log('\nResults (latency = POST sent -> frame received, over all client x event pairs; CPU = server user+sys over the mutation phase)')
+  console.log('\nResults (latency = POST sent -> frame received, over all client x event pairs; CPU = user+sys over the mutation phase: the server, its children (fping), both)')
   console.log(line(head))
   console.log(widths.map(w => '-'.repeat(w)).join('-+-'))
   for (const row of rows) console.log(line(row))
@@ -484,6 +499,14 @@ function report (sizes: number[], results: RunResult[], errors: string[], skippe
     const ref = find('reference', n)
     if (ours === undefined || ref === undefined) { console.log(`  p99 <= 1.5x reference at N=${fmtInt(n)}: FAIL (missing run)`); continue }
     console.log(`  p99 <= 1.5x reference at N=${fmtInt(n)}: ${verdict(ours.p99 <= 1.5 * ref.p99)} (${fmt(ours.p99, 2)} ms vs ${fmt(ref.p99, 2)} ms, ${fmt(ours.p99 / ref.p99, 2)}x)`)
+  }
+  for (const n of sizes.filter(size => size === 1000)) {
+    const ours = find('estatus', n)
+    const ref = find('reference', n)
+    if (ours === undefined || ref === undefined) { console.log(`  total CPU <= 1.3x reference at N=${fmtInt(n)}: FAIL (missing run)`); continue }
+    const total = ours.cpuS + ours.childCpuS
+    const refTotal = ref.cpuS + ref.childCpuS
+    console.log(`  total CPU <= 1.3x reference at N=${fmtInt(n)}: ${verdict(total <= 1.3 * refTotal)} (${fmt(total, 2)} s = ${fmt(ours.cpuS, 2)} server + ${fmt(ours.childCpuS, 2)} fping, vs ${fmt(refTotal, 2)} s, ${fmt(total / refTotal, 2)}x)`)
   }
   for (const n of sizes) {
     const ours = find('estatus', n)

@@ -15,10 +15,9 @@
 import { Agent, request, type Dispatcher } from 'undici'
 import { XMLBuilder, XMLParser } from 'fast-xml-parser'
 import { isIPv6 } from 'node:net'
-import { diskFigures, type DiskInfo } from '../schemas/status.ts'
-import { ABORTED, type DiskReading } from './snmp-disks.ts'
-
-export type { DiskReading } from './snmp-disks.ts'
+import type { DiskInfo } from '../schemas/status.ts'
+import { ABORTED, diskFigures, type DiskReading } from './disk-reading.ts'
+import { redactCredentials, shortReason, type Credentials } from './redact.ts'
 
 export interface NetappTarget {
   host: string
@@ -63,6 +62,8 @@ interface Ctx {
   where: string // host:port
   auth: string
   username: string
+  /** Removed from every text of the filer that goes into an error. */
+  credentials: Credentials
   timeoutMs: number
   verifyTls: boolean
   dispatcher: Dispatcher
@@ -157,6 +158,11 @@ async function send (ctx: Ctx, api: string, path: string, init: { method: 'GET' 
   }
 }
 
+/** The filer's own words for an error message: credentials removed, then cut short. */
+function reason (ctx: Ctx, text: string): string {
+  return shortReason(redactCredentials(text, ctx.credentials))
+}
+
 /** ONTAP's REST error body: {"error": {"message", "code", "target"?}}. */
 function ontapRestError (text: string): string | undefined {
   try {
@@ -171,23 +177,9 @@ function ontapRestError (text: string): string | undefined {
   }
 }
 
-/** The start of a body for an error message, whitespace collapsed. */
-function snippet (text: string): string {
-  let s = ''
-  let space = false
-  for (const c of text.slice(0, 1000)) {
-    if (c === ' ' || c === '\n' || c === '\r' || c === '\t') { space = s !== ''; continue }
-    if (space) s += ' '
-    space = false
-    s += c
-    if (s.length >= 200) return s + '…'
-  }
-  return s
-}
-
 function httpStatusError (ctx: Ctx, api: string, res: HttpResult): NetappError {
-  const detail = ontapRestError(res.text) ?? (res.contentType.includes('html') ? undefined : (snippet(res.text) || undefined))
-  const suffix = detail !== undefined ? `: ${detail}` : ''
+  const detail = ontapRestError(res.text) ?? (res.contentType.includes('html') ? undefined : (res.text.trim() || undefined))
+  const suffix = detail !== undefined ? `: ${reason(ctx, detail)}` : ''
   if (res.status === 401) {
     return new NetappError(`NetApp authentication failed (HTTP 401) for user ${ctx.username} at ${ctx.where}${suffix}`)
   }
@@ -226,7 +218,7 @@ async function fetchRest (ctx: Ctx, wantedPaths: string[]): Promise<LunRecord[]>
     try {
       doc = JSON.parse(res.text)
     } catch {
-      throw new NetappError(`NetApp REST API at ${ctx.where}: response is not JSON (${snippet(res.text)})`)
+      throw new NetappError(`NetApp REST API at ${ctx.where}: response is not JSON (${reason(ctx, res.text)})`)
     }
     if (doc === null || typeof doc !== 'object' || !Array.isArray(doc.records)) {
       throw new NetappError(`NetApp REST API at ${ctx.where}: unexpected response (no records array)`)
@@ -254,10 +246,10 @@ function sameOriginPath (ctx: Ctx, href: string): string {
   try {
     url = new URL(href, ctx.origin)
   } catch {
-    throw new NetappError(`NetApp REST API at ${ctx.where}: invalid next link ${snippet(href)}`)
+    throw new NetappError(`NetApp REST API at ${ctx.where}: invalid next link ${reason(ctx, href)}`)
   }
   if (url.origin !== new URL(ctx.origin).origin || !url.pathname.startsWith('/api/')) {
-    throw new NetappError(`NetApp REST API at ${ctx.where}: next link points elsewhere (${snippet(href)}); not followed`)
+    throw new NetappError(`NetApp REST API at ${ctx.where}: next link points elsewhere (${reason(ctx, href)}); not followed`)
   }
   return url.pathname + url.search
 }
@@ -313,13 +305,13 @@ async function fetchZapi (ctx: Ctx): Promise<LunRecord[]> {
     const netapp = doc.netapp as Record<string, unknown> | undefined
     const results = (netapp !== null && typeof netapp === 'object') ? netapp.results as Record<string, unknown> | undefined : undefined
     if (results === undefined || results === null || typeof results !== 'object') {
-      throw new NetappError(`NetApp ZAPI at ${ctx.where}: unexpected response (no <results>): ${snippet(res.text)}`)
+      throw new NetappError(`NetApp ZAPI at ${ctx.where}: unexpected response (no <results>): ${reason(ctx, res.text)}`)
     }
     const status = results['@_status']
     if (status !== 'passed') {
-      const reason = typeof results['@_reason'] === 'string' ? results['@_reason'] : 'no reason given'
-      const errno = typeof results['@_errno'] === 'string' ? ` (errno ${results['@_errno']})` : ''
-      throw new NetappError(`NetApp ZAPI lun-get-iter ${status === 'failed' ? 'failed' : `returned status "${String(status)}"`} at ${ctx.where}: ${reason}${errno}`)
+      const why = typeof results['@_reason'] === 'string' ? reason(ctx, results['@_reason']) : 'no reason given'
+      const errno = typeof results['@_errno'] === 'string' ? ` (errno ${reason(ctx, results['@_errno'])})` : ''
+      throw new NetappError(`NetApp ZAPI lun-get-iter ${status === 'failed' ? 'failed' : `returned status "${reason(ctx, String(status))}"`} at ${ctx.where}: ${why}${errno}`)
     }
     const list = results['attributes-list'] as Record<string, unknown> | undefined
     const infos = (list !== null && typeof list === 'object' && Array.isArray(list['lun-info'])) ? list['lun-info'] as Array<Record<string, unknown>> : []
@@ -367,7 +359,8 @@ export async function readNetappLuns (target: NetappTarget): Promise<DiskReading
   const port = target.port ?? 443
   const where = `${hostForUrl(target.host)}:${port}`
   const password = target.password ?? ''
-  const mask = (s: string): string => password.length >= 3 ? s.split(password).join('********') : s
+  const credentials: Credentials = { username: target.username, secret: password }
+  const mask = (s: string): string => redactCredentials(s, credentials)
   const failAll = (error: string): DiskReading[] => luns.map(l => ({ ok: false, name: l.name, error: mask(error) }))
   // Not masked: a password that happens to be part of the word must not garble it.
   const abortedAll = (): DiskReading[] => luns.map(l => ({ ok: false, name: l.name, error: ABORTED }))
@@ -399,6 +392,7 @@ export async function readNetappLuns (target: NetappTarget): Promise<DiskReading
     where,
     auth: 'Basic ' + Buffer.from(`${target.username}:${password}`, 'utf8').toString('base64'),
     username: target.username,
+    credentials,
     timeoutMs,
     verifyTls: target.verifyTls,
     dispatcher,

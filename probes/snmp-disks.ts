@@ -15,7 +15,8 @@
  */
 import { createRequire } from 'node:module'
 import { isIPv6 } from 'node:net'
-import { diskFigures, type DiskInfo } from '../schemas/status.ts'
+import type { DiskInfo } from '../schemas/status.ts'
+import { ABORTED, diskFigures, type DiskReading } from './disk-reading.ts'
 
 export interface SnmpDiskTarget {
   host: string
@@ -26,13 +27,6 @@ export interface SnmpDiskTarget {
   /** Aborts the call: the session is closed at once, every disk reads `{ok: false, error: 'aborted'}`. */
   signal?: AbortSignal
 }
-
-/** The error of every disk of an aborted call. */
-export const ABORTED = 'aborted'
-
-export type DiskReading =
-  | { ok: true, disk: DiskInfo }
-  | { ok: false, index?: number, name?: string, error: string }
 
 // ---------------------------------------------------------------------------
 // The part of net-snmp's (untyped, CommonJS) API used here.

@@ -27,15 +27,3 @@ export const ServerStatus = Type.Object({
   lastError: Type.Optional(Type.String())
 }, { additionalProperties: false })
 export type ServerStatus = Static<typeof ServerStatus>
-
-/** Bytes to the DiskInfo figures of SPEC §3.6 (MiB, rounded; percentage of bytes). */
-export function diskFigures (totalBytes: number, usedBytes: number): Pick<DiskInfo, 'total' | 'used' | 'free' | 'percentage'> {
-  const MiB = 1048576
-  const freeBytes = Math.max(0, totalBytes - usedBytes)
-  return {
-    total: Math.round(totalBytes / MiB),
-    used: Math.round(usedBytes / MiB),
-    free: Math.round(freeBytes / MiB),
-    percentage: totalBytes > 0 ? Math.min(100, Math.max(0, Math.round(usedBytes / totalBytes * 100))) : 0
-  }
-}

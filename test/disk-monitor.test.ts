@@ -16,6 +16,7 @@ import { sleep, waitFor } from './support/wait.ts'
 import { startSnmpd, snmpget, snmpwalk, snmpEnv, type Snmpd, type SnmpAgentAddress } from './support/snmpd.ts'
 import { startFakeOntap, type FakeLun } from './support/fake-ontap.ts'
 import { frameReader } from './support/sse.ts'
+import type { MonitorResult } from '../plugins/monitor/index.ts'
 
 const execFileP = promisify(execFile)
 const MiB = 1048576
@@ -527,4 +528,64 @@ t.test('a disk round in flight is aborted: the hanging filer sees its connection
     t.pass('the restarted round asks again')
     notReported(t, stream, id)
   })
+})
+
+/** The frames a client resuming after `lastEventId` is sent, read until `until` appears. */
+async function resumeFrom (t: Test, base: string, lastEventId: string, until: string): Promise<string> {
+  let raw = ''
+  const req = httpRequest(base + '/api/events', { headers: { accept: 'text/event-stream', 'last-event-id': lastEventId }, agent: false })
+  req.on('error', () => {})
+  t.teardown(() => { req.destroy() })
+  req.on('response', res => {
+    res.setEncoding('utf8')
+    res.on('error', () => {})
+    res.on('data', (chunk: string) => { raw += chunk })
+  })
+  req.end()
+  await waitFor(() => raw.includes(until), 10000, `the replayed ${until}`)
+  return raw
+}
+
+t.test('a filer that echoes the credentials: status + short reason, no form of them in events, the replay, the status API or onResult', async (t) => {
+  const password = 'Filer pw/+&=42!'
+  const fake = await startFakeOntap({ luns: [{ path: '/vol/vol1/lun1', size: GiB, used: 0 }], username: USER, password, pageSize: 10, echoCredentials: true })
+  t.teardown(() => fake.close())
+  const api = await startApp(t, { netappPort: fake.port, diskIntervalMs: 1000, replayEvents: 100 })
+  const results: MonitorResult[] = []
+  api.app.estatus.monitor.onResult(result => { if (result.kind === 'disks') results.push(result) })
+  const stream = await openEvents(t, api.url)
+  const before = /^id: (\d+)$/m.exec(stream.raw())?.[1] ?? ''
+  const filer = (apiType: 'rest' | 'zapi') => ({ enabled: true, apiType, username: USER, password, luns: [{ name: 'one', path: '/vol/vol1/lun1' }], verifyTls: false })
+  const ids = [
+    await addServer(api, { name: 'echo-rest', ip: '10.0.0.6', dnsAddress: '127.0.0.1', netapp: filer('rest') }),
+    await addServer(api, { name: 'echo-zapi', ip: '10.0.0.7', dnsAddress: '127.0.0.1', netapp: filer('zapi') })
+  ]
+  const errors = []
+  for (const id of ids) {
+    const [update] = await waitFor(() => { const u = stream.diskUpdates(id); return u.length > 0 ? u : undefined }, 15000, 'a failing diskUpdate')
+    errors.push(update.error as string)
+  }
+  t.match(errors[0], /^NetApp REST API at 127\.0\.0\.1:\d+ answered HTTP 500: request rejected: Authorization: Basic \*+/, 'REST: status and the filer\'s reason')
+  t.match(errors[1], /^NetApp ZAPI lun-get-iter failed at 127\.0\.0\.1:\d+: request rejected: Authorization: Basic \*+/, 'ZAPI: the same')
+  t.ok(errors.every(error => error.length <= 300), 'short')
+  t.ok(fake.log.length >= 2 && fake.log.every(r => r.authorized), 'the filer was asked with the credentials (and echoed them)')
+  await waitFor(() => ids.every(id => results.some(r => r.serverId === id && r.kind === 'disks' && r.error !== undefined)), 15000, 'disk results')
+
+  const seen = [
+    stream.raw(),
+    await resumeFrom(t, api.url, before, 'echo-zapi'),
+    (await api.call('GET', '/api/servers')).text,
+    ...await Promise.all(ids.map(async id => (await api.call('GET', `/api/servers/${id}`)).text)),
+    (await api.call('GET', '/api/config/servers')).text,
+    JSON.stringify(results)
+  ].join('\n')
+  t.match(seen, 'request rejected', 'the echoed text reached these places')
+  const forms = {
+    plain: password,
+    'URL-encoded': encodeURIComponent(password),
+    'form-encoded': new URLSearchParams({ p: password }).toString().slice(2),
+    'Base64 of user:password': Buffer.from(`${USER}:${password}`).toString('base64'),
+    'Base64 of the password': Buffer.from(password).toString('base64')
+  }
+  for (const [name, form] of Object.entries(forms)) t.notOk(seen.includes(form), `no ${name} password anywhere`)
 })

@@ -7,8 +7,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createTestHosts, netnsSkipReason, run, which, type TestHosts } from './support/netns.ts'
 import { fpingChildren } from './support/proc.ts'
-import { becomes, sleep } from './support/wait.ts'
-import { createPinger, effectivePingTimeout, parseFpingLine, shardLayout, type PingResult } from '../probes/fping.ts'
+import { becomes, sleep, waitFor } from './support/wait.ts'
+import { createPinger, effectivePingTimeout, parseFpingLine, placeTargets, shardLayout, type PingResult } from '../probes/fping/index.ts'
+import { isIcmpErrorLine, parseFpingVersion } from '../probes/fping/parse.ts'
+import { isResolved, markResolved, newTrack, resolveUpTo } from '../probes/fping/sequence.ts'
 
 const FPING = which('fping')
 
@@ -50,6 +52,42 @@ t.test('parseFpingLine', async (t) => {
     '10.0.0.9 : [x], timed out', '10.0.0.9 : [1], 64 bytes, abc ms']) {
     t.equal(parseFpingLine(junk), null, `ignored: ${JSON.stringify(junk)}`)
   }
+})
+
+t.test('stderr and version lines', async (t) => {
+  t.ok(isIcmpErrorLine('ICMP Host Unreachable from 10.0.0.1 for ICMP Echo sent to 10.0.0.9'))
+  t.notOk(isIcmpErrorLine("fping: can't create socket (must run as root?)"))
+  t.same(parseFpingVersion('fping: Version 5.1\n'), { major: 5, minor: 1 })
+  t.same(parseFpingVersion('fping: Version 4.2'), { major: 4, minor: 2 })
+  t.equal(parseFpingVersion('usage: fping [options]'), null)
+})
+
+t.test('sequence tracking: in order, one out of order, duplicates, gaps reported lost', async (t) => {
+  const track = newTrack(3)
+  markResolved(track, 0)
+  t.ok(isResolved(track, 0), 'seq 0 resolved')
+  t.notOk(isResolved(track, 1))
+  markResolved(track, 2) // a reply that overtook the "timed out" line of 1
+  t.same([track.next, track.ahead], [1, [2]], '2 waits ahead of 1')
+  t.ok(isResolved(track, 2), 'a duplicate of 2 is recognised')
+  markResolved(track, 1)
+  t.same([track.next, track.ahead], [3, []], '1 closes the gap')
+  const lost: number[] = []
+  markResolved(track, 5)
+  resolveUpTo(track, 7, (seq) => lost.push(seq))
+  t.same(lost, [3, 4, 6], 'every seq below 7 without a result is lost, 5 is not')
+  t.equal(track.next, 7)
+  resolveUpTo(track, 7, (seq) => lost.push(seq))
+  t.same(lost, [3, 4, 6], 'nothing is reported twice')
+})
+
+t.test('placement: shards that restart anyway first, then the emptiest, then new shards', async (t) => {
+  t.same(placeTargets([], 5, 2), { existing: [], fresh: [2, 2, 1] }, 'no shards: new ones, full')
+  t.same(placeTargets([{ size: 1, changed: false }, { size: 8, changed: true }], 1, 10), { existing: [0, 1], fresh: [] },
+    'into the shard that restarts anyway, though the other has more room')
+  t.same(placeTargets([{ size: 9, changed: false }, { size: 4, changed: false }], 3, 10), { existing: [0, 3], fresh: [] }, 'else where there is most room')
+  t.same(placeTargets([{ size: 9, changed: true }, { size: 4, changed: false }], 8, 10), { existing: [1, 6], fresh: [1] }, 'spill over, then a new shard')
+  t.same(placeTargets([{ size: 10, changed: true }], 0, 10), { existing: [0], fresh: [] }, 'nothing to place')
 })
 
 t.test('effective timeout and shard size', async (t) => {
@@ -358,6 +396,44 @@ exec ${FPING ?? 'fping'} "$@"
     t.same(avail, [avail[0], null], 'onAvailability(null) once it works')
     t.equal(p.error, null)
   })
+})
+
+t.test('a burst of target changes costs one restart; a change undone within it costs none', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fping-test-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const starts = join(dir, 'starts')
+  writeFileSync(starts, '')
+  // A fake fping that writes down every start (its targets) and then waits quietly.
+  const fake = join(dir, 'fping')
+  writeFileSync(fake, `#!/bin/sh
+[ "$1" = "-v" ] && { echo "fping: Version 5.1"; exit 0; }
+shift 7
+echo "$*" >> '${starts}'
+exec sleep 60
+`, { mode: 0o755 })
+  const started = (): string[][] => readFileSync(starts, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(' ').slice(1))
+  const p = createPinger({ intervalMs: 200, timeoutMs: 200, fpingPath: fake, log: testLog().log, onResult: () => {} })
+  t.teardown(async () => await p.close())
+  const tick = async (): Promise<void> => await new Promise((resolve) => setImmediate(resolve))
+
+  const targets = ['127.0.0.1']
+  p.setTargets(targets)
+  t.ok(await waitFor(() => started().length === 1, 5000), 'the first process')
+  for (let i = 2; i <= 11; i++) { // ten changes, each in its own tick (the monitor sends one per tick)
+    targets.push(`127.0.0.${i}`)
+    p.setTargets(targets)
+    await tick()
+  }
+  t.ok(await waitFor(() => started().length >= 2, 5000), 'the burst restarted the shard')
+  await sleep(1500)
+  t.equal(started().length, 2, 'once for ten changes')
+  t.same(started()[1], targets, 'with the final target list')
+
+  p.setTargets([...targets, '127.0.0.99'])
+  await tick()
+  p.setTargets(targets)
+  await sleep(1500)
+  t.equal(started().length, 2, 'a target added and removed again within the burst restarts nothing')
 })
 
 t.test('missing fping binary', async (t) => {

@@ -4,6 +4,7 @@ import { sleep, waitFor } from './support/wait.ts'
 import { connectEvents } from './support/sse.ts'
 import { createTestHosts, netnsSkipReason } from './support/netns.ts'
 import { fpingChildren } from './support/proc.ts'
+import type { MonitorResult } from '../plugins/monitor/index.ts'
 
 /** Whether an fping process of this test process probes `address` (other test files run their own). */
 const probed = (address: string) => fpingChildren().some(({ argv }) => argv.includes(address))
@@ -119,4 +120,25 @@ t.test('a host in a network namespace goes offline when its link goes down and o
   await sleep(1000)
   t.same(flipsOf().map(flip => [flip.update.isOnline, flip.update.previousStatus]), [[true, false], [false, true], [true, false]],
     'exactly one statusChange per flip')
+})
+
+t.test('onResult: every ping result after the state machine, a throwing listener changes nothing, unsubscribe stops it', async t => {
+  const api = await startApp(t, { pingIntervalMs: 200, threshold: 2 })
+  const monitor = api.app.estatus.monitor
+  const results: MonitorResult[] = []
+  const unsubscribe = monitor.onResult(result => { results.push(result) })
+  let thrown = 0
+  monitor.onResult(() => { thrown++; throw new Error('a broken listener') })
+  const server = (await api.call('POST', '/api/config/servers', validServer({ name: 'results', dnsAddress: '127.0.0.41' }))).json.data
+  const ours = () => results.filter(result => result.serverId === server.id)
+  await waitFor(() => ours().length >= 4, 10000, 'four results')
+  const pings = ours()
+  t.ok(pings.every(result => result.kind === 'ping' && result.alive && typeof result.rttMs === 'number' && typeof result.at === 'number'), 'ping results: alive, with the reply time')
+  t.same(pings.slice(0, 3).map(result => result.kind === 'ping' && result.isOnline), [false, true, true], 'isOnline is the state after each result (threshold 2)')
+  t.ok(thrown >= 4, 'the throwing listener was called too')
+  t.equal((await api.call('GET', `/api/servers/${server.id}`)).json.data.isOnline, true, 'the monitor went on')
+  unsubscribe()
+  const count = results.length
+  await sleep(600)
+  t.equal(results.length, count, 'no result after unsubscribe')
 })

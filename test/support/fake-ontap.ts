@@ -58,6 +58,8 @@ export interface FakeOntapOptions {
   host?: string
   /** Port to listen on (default a free one). */
   port?: number
+  /** A careless filer: every answer is an error whose text echoes the Authorization header and the URL-encoded password. */
+  echoCredentials?: boolean
 }
 
 export interface FakeOntap {
@@ -404,6 +406,12 @@ export async function startFakeOntap (options: FakeOntapOptions): Promise<FakeOn
       const answer = (): void => {
         const url = new URL(req.url ?? '/', 'https://127.0.0.1')
         const isZapi = url.pathname === ZAPI_PATH
+        if (opts.echoCredentials === true) {
+          const echoed = `request rejected: Authorization: ${req.headers.authorization ?? ''}; login=${encodeURIComponent(opts.username)}&password=${encodeURIComponent(opts.password)}; password ${opts.password}`
+          if (isZapi) zapiFailed(res, '13003', echoed)
+          else restError(res, 500, echoed, '1')
+          return
+        }
         if (!ok) {
           if (isZapi) {
             const body = '<html><head><title>401 Authorization Required</title></head><body><h1>Authorization Required</h1>' +

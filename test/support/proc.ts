@@ -71,6 +71,20 @@ export function cpuMs (pid: number | undefined, children = false): number | unde
   return (Number(user) + Number(system)) * 1000 / ticksPerSecond()
 }
 
+/** CPU ms of a process's children: those reaped (cutime + cstime) and each one still running. */
+export function childrenCpu (pid: number): { reaped: number, running: Map<number, number> } {
+  const running = new Map<number, number>()
+  for (const child of childrenOf(pid)) {
+    const ms = cpuMs(child.pid)
+    if (ms !== undefined) running.set(child.pid, ms)
+  }
+  return { reaped: cpuMs(pid, true) ?? NaN, running }
+}
+
+/** Children CPU ms between two readings: a child running at both counts its difference, one that ended counts from the first reading on. */
+export const childrenCpuBetween = (a: ReturnType<typeof childrenCpu>, b: ReturnType<typeof childrenCpu>): number =>
+  b.reaped - a.reaped + [...b.running.values()].reduce((x, y) => x + y, 0) - [...a.running.values()].reduce((x, y) => x + y, 0)
+
 /** Resident memory of a process in KiB; undefined when it is gone. */
 export function rssKiB (pid: number): number | undefined {
   try {

@@ -1,7 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { ServerConfig } from '../schemas/config.ts'
-import { readSnmpDisks, type DiskReading } from '../probes/snmp-disks.ts'
-import { readNetappLuns } from '../probes/netapp-luns.ts'
+import type { ServerConfig } from '../../schemas/config.ts'
+import type { DiskReading } from '../../probes/disk-reading.ts'
+import { readSnmpDisks } from '../../probes/snmp-disks.ts'
+import { readNetappLuns } from '../../probes/netapp-luns.ts'
+import { redactCredentials } from '../../probes/redact.ts'
 
 export interface DiskSchedulerOptions {
   intervalMs: number
@@ -69,7 +71,12 @@ export function createDiskScheduler (options: DiskSchedulerOptions): DiskSchedul
         })
         : []
     ])
-    return [...snmpReadings, ...netappReadings]
+    // The probes keep their secrets out of their texts; this is the last guard before every dashboard.
+    const community = { secret: snmp?.community ?? options.snmpCommunity }
+    const login = { username: netapp?.username, secret: netapp?.password }
+    return [...snmpReadings, ...netappReadings].map(reading => reading.ok
+      ? reading
+      : { ...reading, error: redactCredentials(redactCredentials(reading.error, login), community) })
   }
 
   async function round (schedule: Schedule) {

@@ -1,0 +1,113 @@
+import { isIP } from 'node:net'
+import { createPinger, effectivePingTimeout, type PingResult } from '../../probes/fping/index.ts'
+import { createResolver } from './resolver.ts'
+import { createStateMachine } from './state-machine.ts'
+import type { Entry, MonitorContext } from './entry.ts'
+
+export interface AvailabilityOptions {
+  pingIntervalMs: number
+  pingTimeoutMs: number
+  /** Default consecutive successes / failures to flip a server online / offline. */
+  threshold: number
+  fpingPath?: string
+}
+
+/**
+ * The ICMP side of the monitor: names resolved to addresses, one fping target per
+ * address, and the online/offline state machine of SPEC §6.1 fed by its results.
+ */
+export function createAvailability (ctx: MonitorContext, options: AvailabilityOptions) {
+  const { log, entries } = ctx
+  const resolver = createResolver()
+  const byAddress = new Map<string, Set<Entry>>()
+  let icmpError: string | null = null
+
+  const { record, setOnline } = createStateMachine(ctx, options.threshold)
+
+  function onPing (result: PingResult) {
+    const targets = byAddress.get(result.address)
+    if (targets === undefined) return
+    const error = result.alive ? undefined : `no ICMP echo reply from ${result.address} within ${pingTimeout} ms`
+    for (const entry of targets) record(entry, result.alive, { rttMs: result.rttMs, error })
+  }
+
+  const pinger = createPinger({
+    intervalMs: options.pingIntervalMs,
+    timeoutMs: options.pingTimeoutMs,
+    fpingPath: options.fpingPath,
+    log,
+    onResult: onPing,
+    onAvailability (error) {
+      icmpError = error
+      // The prober has logged it; every status says it too.
+      if (error !== null) for (const entry of entries.values()) entry.status.lastError = error
+    }
+  })
+  const pingTimeout = effectivePingTimeout(options.pingIntervalMs, options.pingTimeoutMs)
+
+  let targetsDirty = false
+  /** Coalesces the target updates of one tick (an import adds a thousand servers at once). */
+  function targetsChanged () {
+    if (targetsDirty) return
+    targetsDirty = true
+    setImmediate(() => {
+      targetsDirty = false
+      pinger.setTargets(byAddress.keys())
+    })
+  }
+
+  function setAddress (entry: Entry, address: string | null) {
+    if (entry.address === address) return
+    if (entry.address !== null) {
+      const set = byAddress.get(entry.address)
+      set?.delete(entry)
+      if (set?.size === 0) byAddress.delete(entry.address)
+    }
+    entry.address = address
+    if (address !== null) {
+      const set = byAddress.get(address) ?? new Set()
+      set.add(entry)
+      byAddress.set(address, set)
+    }
+    targetsChanged()
+  }
+
+  async function resolveTarget (entry: Entry) {
+    const name = entry.server.dnsAddress
+    const result = await resolver.resolve(name)
+    if (entries.get(entry.server.id) !== entry || entry.server.dnsAddress !== name) return
+    if ('address' in result) setAddress(entry, result.address)
+    else { setAddress(entry, null); entry.status.lastError = result.error }
+  }
+
+  // Names are looked up again when their cache entry expires; an unresolvable name counts
+  // as a failed probe every interval, so the server goes (and stays) offline.
+  const nameTimer = setInterval(() => {
+    for (const entry of entries.values()) {
+      if (isIP(entry.server.dnsAddress)) continue
+      if (entry.address === null) record(entry, false, { error: entry.status.lastError ?? `cannot resolve ${entry.server.dnsAddress}` })
+      void resolveTarget(entry)
+    }
+  }, options.pingIntervalMs)
+  nameTimer.unref()
+
+  return {
+    /** The ICMP problem every status shows, null while fping works. */
+    get error () { return icmpError },
+    /** Starts probing a new entry's target. */
+    watch (entry: Entry) { void resolveTarget(entry) },
+    /** Another target: what was known about the old one says nothing about it. */
+    retarget (entry: Entry, fresh: Entry['status']) {
+      const wasOnline = entry.status.isOnline
+      entry.status = fresh
+      if (wasOnline) setOnline(entry, false, entry.status.lastStatusChange)
+      setAddress(entry, null)
+      void resolveTarget(entry)
+    },
+    unwatch (entry: Entry) { setAddress(entry, null) },
+    async close () {
+      clearInterval(nameTimer)
+      await pinger.close()
+    }
+  }
+}

@@ -1,0 +1,142 @@
+import fp from 'fastify-plugin'
+import type { ServerConfig } from '../../schemas/config.ts'
+import type { ServerStatus } from '../../schemas/status.ts'
+import type { ChangeSet } from '../../lib/config-store.ts'
+import { createAvailability, type AvailabilityOptions } from './availability.ts'
+import { createDisks, type DisksOptions } from './disks.ts'
+import type { Entry, MonitorContext, MonitorResult } from './entry.ts'
+
+export type { MonitorResult } from './entry.ts'
+
+export interface ProbeCheck { ok: boolean, error?: string }
+
+/** The current state of every configured server (SPEC §3.6). */
+export interface Monitor {
+  /** Every server's status, in configuration order. */
+  statuses (): ServerStatus[]
+  status (id: string): ServerStatus | undefined
+  health (): { icmp: ProbeCheck, snmp: ProbeCheck }
+  /** Every probe result after the state machine handled it; returns the unsubscribe function. */
+  onResult (listener: (result: MonitorResult) => void): () => void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    monitor: Monitor
+  }
+}
+
+export interface MonitorOptions extends AvailabilityOptions, DisksOptions {}
+
+export default fp<MonitorOptions>(async function monitorPlugin (fastify, options) {
+  const store = fastify.configStore
+  const bus = fastify.eventBus
+  const log = fastify.log.child({ plugin: 'monitor' })
+  const entries = new Map<string, Entry>()
+  const listeners = new Set<(result: MonitorResult) => void>()
+
+  const ctx: MonitorContext = {
+    log,
+    entries,
+    publish: event => bus.publish(event),
+    emit (result) {
+      for (const listener of listeners) {
+        try {
+          listener(result)
+        } catch (err) {
+          log.error({ err, serverId: result.serverId }, 'monitor: an onResult listener threw')
+        }
+      }
+    }
+  }
+  const availability = createAvailability(ctx, options)
+  const disks = createDisks(ctx, options)
+
+  function newStatus (server: ServerConfig): ServerStatus {
+    const now = new Date().toISOString()
+    const status: ServerStatus = {
+      id: server.id,
+      name: server.name,
+      ip: server.ip,
+      isOnline: false,
+      consecutiveSuccesses: 0,
+      consecutiveFailures: 0,
+      lastChecked: now,
+      lastStatusChange: now,
+      diskInfo: null
+    }
+    const icmpError = availability.error
+    if (icmpError !== null) status.lastError = icmpError
+    return status
+  }
+
+  function add (server: ServerConfig) {
+    const entry: Entry = { server, status: newStatus(server), address: null, diskFailing: false }
+    entries.set(server.id, entry)
+    availability.watch(entry)
+    disks.set(entry)
+  }
+
+  function remove (id: string) {
+    const entry = entries.get(id)
+    if (entry === undefined) return
+    availability.unwatch(entry)
+    disks.remove(id)
+    entries.delete(id)
+  }
+
+  function update (before: ServerConfig, after: ServerConfig) {
+    const entry = entries.get(after.id)
+    if (entry === undefined) return add(after)
+    entry.server = after
+    entry.status.name = after.name
+    entry.status.ip = after.ip
+    if (before.dnsAddress !== after.dnsAddress) availability.retarget(entry, { ...newStatus(after), diskInfo: entry.status.diskInfo })
+    // New thresholds apply from the next probe result; counters are kept.
+    disks.set(entry)
+  }
+
+  function applyChanges (changes: ChangeSet) {
+    for (const server of changes.serversAdded) add(server)
+    for (const { before, after } of changes.serversUpdated) update(before, after)
+    for (const server of changes.serversRemoved) remove(server.id)
+  }
+
+  for (const server of store.servers()) add(server)
+  const unsubscribe = store.onChange(applyChanges)
+
+  const monitor: Monitor = {
+    statuses: () => store.servers().flatMap(server => {
+      const entry = entries.get(server.id)
+      return entry ? [{ ...entry.status }] : []
+    }),
+    status (id) {
+      const entry = entries.get(id)
+      return entry && { ...entry.status }
+    },
+    // SNMP is spoken by a library in this process: nothing to be missing. A target that
+    // does not answer is that server's problem, reported in its diskUpdate.
+    health () {
+      const icmpError = availability.error
+      return { icmp: icmpError === null ? { ok: true } : { ok: false, error: icmpError }, snmp: { ok: true } }
+    },
+    onResult (listener) {
+      // A wrapper per subscription: the same function subscribed twice is called twice.
+      const own = (result: MonitorResult) => listener(result)
+      listeners.add(own)
+      return () => { listeners.delete(own) }
+    }
+  }
+  fastify.decorate('monitor', monitor)
+
+  fastify.addHook('onClose', async () => {
+    unsubscribe()
+    listeners.clear()
+    // Aborts the disk rounds in flight; both settle together.
+    await Promise.all([disks.close(), availability.close()])
+  })
+}, {
+  name: 'estatus-monitor',
+  fastify: '5.x',
+  dependencies: ['estatus-config-store', 'estatus-event-bus']
+})

@@ -1,0 +1,76 @@
+import type { FpingChild, PingerLogger } from './process.ts'
+import type { Track } from './sequence.ts'
+import type { ShardLayout } from './shards.ts'
+
+export interface PingResult { address: string; alive: boolean; rttMs?: number; at: number /* epoch ms */ }
+
+export interface PingerOptions {
+  /** One echo per target per interval (fping -p); clamped to >= 10 ms. */
+  intervalMs: number
+  /** Per-echo timeout; effective = min(timeoutMs, intervalMs, 10000), see effectivePingTimeout. */
+  timeoutMs: number
+  /** Default 'fping' (looked up on PATH). */
+  fpingPath?: string
+  log: PingerLogger
+  /** One call per echo per target: reply OR loss. */
+  onResult (result: PingResult): void
+  /** A clear message when fping cannot run (missing binary, keeps dying); null when it works again. */
+  onAvailability? (error: string | null): void
+  /** Tuning: at most this many targets per fping process (default: see shardLayout). */
+  maxTargetsPerProcess?: number
+}
+
+export interface Pinger {
+  /** The complete set of IP literals to probe; applied as a delta. Anything else is dropped (and logged). */
+  setTargets (addresses: Iterable<string>): void
+  /** Current availability problem, null when fine. */
+  readonly error: string | null
+  /** Kills all children, clears all timers; idempotent. */
+  close (): Promise<void>
+}
+
+/** One fping process of a shard, and which of its echoes have a result. */
+export interface Proc {
+  shard: Shard
+  child: FpingChild
+  track: Map<string, Track>
+  startedAt: number
+  results: number
+  retired: boolean
+  unparsed: number
+}
+
+/** A set of targets probed by one process at a time. */
+export interface Shard {
+  id: number
+  targets: Set<string>
+  proc: Proc | null
+  failures: number
+  failing: string | null
+  /** A back-off restart after the process died. */
+  restartTimer: NodeJS.Timeout | null
+  /** A coalesced restart for a changed target list… */
+  changeTimer: NodeJS.Timeout | null
+  /** …due at the latest RESTART_MAX_WAIT_MS after this. */
+  firstChangeAt: number | null
+}
+
+/** What the parts of a pinger share. */
+export interface PingerState {
+  readonly opts: PingerOptions
+  readonly fpingPath: string
+  /** fping -p and -t, ms. */
+  readonly period: number
+  readonly timeout: number
+  /** Extra wait before a missing sequence number is declared lost. */
+  readonly grace: number
+  layout: ShardLayout
+  /** Set when fping refused a sub-millisecond -i ("too risky for mere mortals"). */
+  safeLimits: boolean
+  closed: boolean
+  /** For log lines. */
+  lastShardId: number
+  readonly shards: Shard[]
+  readonly byTarget: Map<string, Shard>
+  readonly procs: Set<Proc>
+}
