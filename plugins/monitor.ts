@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { isIP } from 'node:net'
 import type { ServerConfig } from '../schemas/config.ts'
-import type { ServerStatus } from '../schemas/status.ts'
+import type { DiskInfo, ServerStatus } from '../schemas/status.ts'
 import type { ChangeSet } from '../lib/config-store.ts'
 import { createResolver } from '../lib/resolver.ts'
 import { createPinger, effectivePingTimeout, type PingResult } from '../probes/fping.ts'
@@ -16,7 +16,13 @@ export interface Monitor {
   statuses (): ServerStatus[]
   status (id: string): ServerStatus | undefined
   health (): { icmp: ProbeCheck, snmp: ProbeCheck }
+  /** Every probe result and disk reading, after the state machine handled it; returns unsubscribe. */
+  onResult (listener: (result: MonitorResult) => void): () => void
 }
+
+export type MonitorResult =
+  | { kind: 'ping', serverId: string, at: number, alive: boolean, rttMs?: number, isOnline: boolean }
+  | { kind: 'disks', serverId: string, at: number, diskInfo: DiskInfo[] | null, error?: string }
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -60,6 +66,18 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
   const entries = new Map<string, Entry>()
   const byAddress = new Map<string, Set<Entry>>()
   let icmpError: string | null = null
+  const resultListeners = new Set<(result: MonitorResult) => void>()
+
+  function emitResult (result: MonitorResult) {
+    for (const listener of resultListeners) {
+      // A failing listener (history, metrics) must never break probing.
+      try {
+        listener(result)
+      } catch (err) {
+        log.error({ err, serverId: result.serverId }, 'a result listener failed')
+      }
+    }
+  }
 
   const threshold = (server: ServerConfig, kind: 'consecutiveSuccesses' | 'consecutiveFailures') => server[kind] ?? options.threshold
 
@@ -91,6 +109,7 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
       status.lastError = detail.error ?? 'no reply'
       if (status.isOnline && status.consecutiveFailures >= threshold(server, 'consecutiveFailures')) setOnline(entry, false, timestamp)
     }
+    emitResult({ kind: 'ping', serverId: server.id, at: Date.parse(timestamp), alive, rttMs: detail.rttMs, isOnline: status.isOnline })
   }
 
   function onPing (result: PingResult) {
@@ -185,6 +204,7 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     entry.status.diskInfo = diskInfo
     entry.diskFailing = error !== undefined
     if (changed || failingFlipped) publishDisks(entry, error)
+    emitResult({ kind: 'disks', serverId: server.id, at: Date.now(), diskInfo, ...(error === undefined ? {} : { error }) })
   }
 
   const disks = createDiskScheduler({
@@ -273,7 +293,11 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     },
     // SNMP is spoken by a library in this process: nothing to be missing. A target that
     // does not answer is that server's problem, reported in its diskUpdate.
-    health: () => ({ icmp: icmpError === null ? { ok: true } : { ok: false, error: icmpError }, snmp: { ok: true } })
+    health: () => ({ icmp: icmpError === null ? { ok: true } : { ok: false, error: icmpError }, snmp: { ok: true } }),
+    onResult (listener) {
+      resultListeners.add(listener)
+      return () => { resultListeners.delete(listener) }
+    }
   }
   fastify.decorate('monitor', monitor)
 
