@@ -59,7 +59,7 @@ export interface DiskSeries {
   points: Array<{ t: number, usedMiB: number, totalMiB: number }>
 }
 
-/** Rows that start before these times are removed; null keeps them forever. */
+/** Rows wholly before these times are removed; null keeps them forever. */
 export interface RetentionCutoffs {
   minutes: number
   hours: number
