@@ -39,33 +39,28 @@ export function createHistoryQueries (storage: HistoryStorage, recorder: Recorde
   const retentionOf = (step: Step) => ({ '1m': retention.minutesMs, '1h': retention.hoursMs, '1d': retention.daysMs ?? Infinity })[step]
 
   /**
-   * [from, to) cut into whole minutes up to the first whole hour, whole hours up to the first
-   * whole day, whole days, and back down, so a 365-day window reads a few hundred rows per
-   * server and still ends exactly now. `from` is rounded up to the finest unit still kept.
+   * [from, now) cut into whole minutes up to the first whole hour, whole hours up to the first
+   * whole day, then days: the rows of the current hour and day are complete up to the last
+   * write (minutes are added into them as they are written), so a 365-day window reads a few
+   * hundred rows per server. `from` is rounded up to the finest unit still kept.
    */
-  function segments (from: number, to: number) {
-    const now = clock()
+  function segments (from: number, now: number) {
     const head = STEPS.find(step => from >= now - retentionOf(step)) ?? '1d'
-    const start = Math.min(ceilTo(from, STEP_MS[head]), to)
+    const start = Math.min(ceilTo(from, STEP_MS[head]), now)
     const parts: Array<[Step, number, number]> = []
     let a = start
-    for (let i = STEPS.indexOf(head); i < 2; i++) {
-      const next = Math.min(ceilTo(a, STEP_MS[STEPS[i + 1]!]), to)
-      if (a < next) parts.push([STEPS[i]!, a, next])
+    for (const step of STEPS.slice(STEPS.indexOf(head))) {
+      const next = step === '1d' ? now : Math.min(ceilTo(a, STEP_MS[STEPS[STEPS.indexOf(step) + 1]!]), now)
+      if (a < next) parts.push([step, a, next])
       a = next
     }
-    let b = to
-    const tail: Array<[Step, number, number]> = []
-    for (let i = 0; i < 2; i++) {
-      const previous = Math.max(floorTo(b, STEP_MS[STEPS[i + 1]!]), a)
-      if (previous < b) tail.unshift([STEPS[i]!, previous, b])
-      b = previous
-    }
-    if (a < b) parts.push(['1d', a, b])
-    return { start, parts: [...parts, ...tail] }
+    return { start, parts }
   }
 
-  /** Sums per server over [from, to), what is not written yet included. */
+  /**
+   * Sums per server over [from, now), what is not written yet included. With SQLite every
+   * storage call settles at once, so no write can slip in between the reads and `unwritten`.
+   */
   async function spanTotals (from: number, to: number, serverId?: string) {
     const { start, parts } = segments(from, to)
     const sums = new Map<string, Tally>()
