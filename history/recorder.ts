@@ -51,7 +51,71 @@ export interface RecorderOptions {
 
 const isEmpty = (tally: Tally) => tally.probes === 0 && tally.monitoredMs === 0
 const minuteOf = (time: number) => Math.floor(time / STEP_MS['1m']) * STEP_MS['1m']
+type PingResult = Extract<MonitorResult, { kind: 'ping' }>
 const diskKey = (disk: { source: string, index?: number, name?: string }) => `${disk.source}:${disk.index ?? disk.name ?? ''}`
+
+function closeMinute (server: Tracked, closed: MinuteRecord[]) {
+  if (!isEmpty(server.tally)) closed.push({ serverId: server.id, t: server.minuteStart, ...server.tally })
+  server.tally = emptyTally()
+}
+
+/** Accounts the time up to `now`: monitored while the state is known, online while online; completed minutes go to `closed`. */
+function advance (server: Tracked, now: number, closed: MinuteRecord[]) {
+  if (server.state === 'unknown' && isEmpty(server.tally) && now >= server.minuteStart + STEP_MS['1m']) {
+    server.minuteStart = minuteOf(now)
+    server.since = Math.max(server.since, now)
+    return
+  }
+  while (server.since < now) {
+    const minuteEnd = server.minuteStart + STEP_MS['1m']
+    const end = Math.min(now, minuteEnd)
+    if (server.state !== 'unknown') {
+      server.tally.monitoredMs += end - server.since
+      if (server.state === 'online') server.tally.onlineMs += end - server.since
+    }
+    server.since = end
+    if (end === minuteEnd) {
+      closeMinute(server, closed)
+      server.minuteStart = minuteEnd
+      if (server.state === 'unknown') return advance(server, now, closed)
+    }
+  }
+}
+
+function countProbe (tally: Tally, result: PingResult) {
+  tally.probes++
+  if (!result.alive) return
+  tally.replies++
+  if (result.rttMs === undefined) return
+  const rttUs = Math.round(result.rttMs * 1000)
+  tally.rttSumUs += rttUs
+  tally.rttMinUs = tally.rttMinUs === null ? rttUs : Math.min(tally.rttMinUs, rttUs)
+  tally.rttMaxUs = tally.rttMaxUs === null ? rttUs : Math.max(tally.rttMaxUs, rttUs)
+}
+
+/** Keeps each disk's largest use per hour. */
+function addDiskReading (maxima: Map<string, DiskRecord>, serverId: string, result: Extract<MonitorResult, { kind: 'disks' }>) {
+  const hour = Math.floor(result.at / STEP_MS['1h']) * STEP_MS['1h']
+  for (const disk of result.diskInfo ?? []) {
+    const key = diskKey(disk)
+    const id = `${serverId}\n${key}\n${hour}`
+    const known = maxima.get(id)
+    maxima.set(id, {
+      serverId,
+      disk: key,
+      source: disk.source,
+      name: disk.name ?? disk.description ?? key,
+      ...(disk.index === undefined ? {} : { index: disk.index }),
+      t: hour,
+      usedMiB: Math.max(known?.usedMiB ?? 0, disk.used),
+      totalMiB: disk.total
+    })
+  }
+}
+
+function newTracked (id: string, failuresToOffline: number, lastState: boolean | undefined, now: number): Tracked {
+  return { id, failuresToOffline, state: 'unknown', failuresInRow: 0, lastState, since: now, minuteStart: minuteOf(now), tally: emptyTally() }
+}
 
 export function createRecorder (options: RecorderOptions): Recorder {
   const { storage, clock, log } = options
@@ -65,34 +129,6 @@ export function createRecorder (options: RecorderOptions): Recorder {
   let written = 0
   let flushing: Promise<void> = Promise.resolve()
 
-  function closeMinute (server: Tracked) {
-    if (!isEmpty(server.tally)) closedMinutes.push({ serverId: server.id, t: server.minuteStart, ...server.tally })
-    server.tally = emptyTally()
-  }
-
-  /** Accounts the time up to `now`: monitored while the state is known, online while online. */
-  function advance (server: Tracked, now: number) {
-    if (server.state === 'unknown' && isEmpty(server.tally) && now >= server.minuteStart + STEP_MS['1m']) {
-      server.minuteStart = minuteOf(now)
-      server.since = Math.max(server.since, now)
-      return
-    }
-    while (server.since < now) {
-      const minuteEnd = server.minuteStart + STEP_MS['1m']
-      const end = Math.min(now, minuteEnd)
-      if (server.state !== 'unknown') {
-        server.tally.monitoredMs += end - server.since
-        if (server.state === 'online') server.tally.onlineMs += end - server.since
-      }
-      server.since = end
-      if (end === minuteEnd) {
-        closeMinute(server)
-        server.minuteStart = minuteEnd
-        if (server.state === 'unknown') return advance(server, now)
-      }
-    }
-  }
-
   function setState (server: Tracked, state: Exclude<State, 'unknown'>, at: number) {
     server.state = state
     server.failuresInRow = 0
@@ -104,18 +140,8 @@ export function createRecorder (options: RecorderOptions): Recorder {
     server.lastState = online
   }
 
-  function onPing (server: Tracked, result: Extract<MonitorResult, { kind: 'ping' }>) {
-    const tally = server.tally
-    tally.probes++
-    if (result.alive) {
-      tally.replies++
-      if (result.rttMs !== undefined) {
-        const rttUs = Math.round(result.rttMs * 1000)
-        tally.rttSumUs += rttUs
-        tally.rttMinUs = tally.rttMinUs === null ? rttUs : Math.min(tally.rttMinUs, rttUs)
-        tally.rttMaxUs = tally.rttMaxUs === null ? rttUs : Math.max(tally.rttMaxUs, rttUs)
-      }
-    }
+  function onPing (server: Tracked, result: PingResult) {
+    countProbe(server.tally, result)
     if (result.isOnline) {
       if (server.state !== 'online') setState(server, 'online', result.at)
     } else if (server.state === 'online') {
@@ -124,30 +150,6 @@ export function createRecorder (options: RecorderOptions): Recorder {
       server.failuresInRow = result.alive ? 0 : server.failuresInRow + 1
       if (server.failuresInRow >= server.failuresToOffline) setState(server, 'offline', result.at)
     }
-  }
-
-  function onDisks (serverId: string, result: Extract<MonitorResult, { kind: 'disks' }>) {
-    const hour = Math.floor(result.at / STEP_MS['1h']) * STEP_MS['1h']
-    for (const disk of result.diskInfo ?? []) {
-      const key = diskKey(disk)
-      const id = `${serverId}\n${key}\n${hour}`
-      const known = diskMaxima.get(id)
-      diskMaxima.set(id, {
-        serverId,
-        disk: key,
-        source: disk.source,
-        name: disk.name ?? disk.description ?? key,
-        ...(disk.index === undefined ? {} : { index: disk.index }),
-        t: hour,
-        usedMiB: Math.max(known?.usedMiB ?? 0, disk.used),
-        totalMiB: disk.total
-      })
-    }
-  }
-
-  function newTracked (id: string, failuresToOffline: number, lastState: boolean | undefined): Tracked {
-    const now = clock()
-    return { id, failuresToOffline, state: 'unknown', failuresInRow: 0, lastState, since: now, minuteStart: minuteOf(now), tally: emptyTally() }
   }
 
   /** Takes what is ready to be written; rows of servers forgotten meanwhile are dropped at write time. */
@@ -168,17 +170,19 @@ export function createRecorder (options: RecorderOptions): Recorder {
     }
   }
 
-  function takeReady (withCurrent: boolean) {
-    const now = clock()
-    for (const server of tracked.values()) {
-      advance(server, now)
-      if (withCurrent) closeMinute(server)
-    }
-    const minutes = closedMinutes
-    const disks = [...diskMaxima.values()]
-    closedMinutes = []
-    diskMaxima = new Map()
-    return { minutes, disks }
+  /** Writes the completed minutes (with `withCurrent`, the current partial ones too) and the disk maxima. */
+  function writeReady (withCurrent: boolean) {
+    return serialized(async () => {
+      const now = clock()
+      for (const server of tracked.values()) {
+        advance(server, now, closedMinutes)
+        if (withCurrent) closeMinute(server, closedMinutes)
+      }
+      const [minutes, disks] = [closedMinutes, [...diskMaxima.values()]]
+      closedMinutes = []
+      diskMaxima = new Map()
+      await writeOut(minutes, disks)
+    })
   }
 
   function serialized (task: () => Promise<void>): Promise<void> {
@@ -188,12 +192,12 @@ export function createRecorder (options: RecorderOptions): Recorder {
 
   return {
     track (id, failuresToOffline) {
-      if (!tracked.has(id)) tracked.set(id, newTracked(id, failuresToOffline, lastStates.get(id)))
+      if (!tracked.has(id)) tracked.set(id, newTracked(id, failuresToOffline, lastStates.get(id), clock()))
     },
     reset (id, failuresToOffline) {
       const server = tracked.get(id)
       if (server === undefined) return this.track(id, failuresToOffline)
-      advance(server, clock())
+      advance(server, clock(), closedMinutes)
       server.failuresToOffline = failuresToOffline
       server.state = 'unknown'
       server.failuresInRow = 0
@@ -208,29 +212,21 @@ export function createRecorder (options: RecorderOptions): Recorder {
     onResult (result) {
       const server = tracked.get(result.serverId)
       if (server === undefined) return
-      advance(server, Math.max(server.since, result.at))
+      advance(server, Math.max(server.since, result.at), closedMinutes)
       if (result.kind === 'ping') onPing(server, result)
-      else onDisks(server.id, result)
+      else addDiskReading(diskMaxima, server.id, result)
     },
-    flush () {
-      return serialized(async () => {
-        const { minutes, disks } = takeReady(false)
-        await writeOut(minutes, disks)
-      })
-    },
+    flush: () => writeReady(false),
     unwritten (serverId) {
       const now = clock()
       const servers = serverId === undefined ? [...tracked.values()] : [tracked.get(serverId)].filter(server => server !== undefined)
-      for (const server of servers) advance(server, now)
+      for (const server of servers) advance(server, now, closedMinutes)
       const current = servers.filter(server => !isEmpty(server.tally)).map(server => ({ serverId: server.id, t: server.minuteStart, ...server.tally }))
       const pending = [...writing.slice(written), ...closedMinutes]
       return [...(serverId === undefined ? pending : pending.filter(row => row.serverId === serverId)), ...current]
     },
     async close () {
-      await serialized(async () => {
-        const { minutes, disks } = takeReady(true)
-        await writeOut(minutes, disks)
-      })
+      await writeReady(true)
       tracked.clear()
       await storage.close()
     }

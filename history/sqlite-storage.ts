@@ -54,6 +54,66 @@ function rollUp (minutes: MinuteRecord[], periodMs: number): MinuteRecord[] {
   return [...rolled.values()]
 }
 
+const toTally = (row: Record<string, number | null>): Tally => ({
+  probes: row.probes ?? 0,
+  replies: row.replies ?? 0,
+  rttMinUs: row.rttMinUs ?? null,
+  rttSumUs: row.rttSumUs ?? 0,
+  rttMaxUs: row.rttMaxUs ?? null,
+  onlineMs: row.onlineMs ?? 0,
+  monitoredMs: row.monitoredMs ?? 0
+})
+const periods = (step: Step, from: number, to: number) => [Math.ceil(from / STEP_MS[step]), Math.ceil(to / STEP_MS[step])]
+
+
+/** The prepared reads. */
+function readStatements (db: Database.Database) {
+  const seriesQueries = Object.fromEntries(Object.entries(TALLY_TABLES).map(([step, table]) => [step,
+    db.prepare(`SELECT t, ${TALLY_SELECT} FROM ${table} WHERE server = ? AND t >= ? AND t < ? ORDER BY t`)])) as Record<Step, Database.Statement>
+  // One statement per step: the planner walks `servers` and seeks each server's range by primary key.
+  const totalsQueries = Object.fromEntries(Object.entries(TALLY_TABLES).map(([step, table]) => [step, {
+    all: db.prepare(`SELECT s.id AS id, ${TALLY_SUMS} FROM servers s JOIN ${table} x ON x.server = s.key AND x.t >= ? AND x.t < ? GROUP BY s.key`),
+    one: db.prepare(`SELECT s.id AS id, ${TALLY_SUMS} FROM servers s JOIN ${table} x ON x.server = s.key AND x.t >= ? AND x.t < ? WHERE s.id = ? GROUP BY s.key`)
+  }])) as Record<Step, { all: Database.Statement, one: Database.Statement }>
+  const incidentsQuery = db.prepare(`SELECT start, "end" FROM (
+      SELECT d.at AS start, (SELECT min(u.at) FROM transitions u WHERE u.server = d.server AND u.online = 1 AND u.at > d.at) AS "end"
+      FROM transitions d WHERE d.server = ? AND d.online = 0 AND d.at < ? ORDER BY d.at DESC)
+    WHERE "end" IS NULL OR "end" > ? LIMIT ?`)
+  const lastStatesQuery = db.prepare(`SELECT s.id AS id, (SELECT online FROM transitions x WHERE x.server = s.key ORDER BY at DESC LIMIT 1) AS online
+    FROM servers s`)
+  const disksQuery = db.prepare('SELECT disk, source, name, disk_index AS diskIndex FROM disks WHERE server = ? ORDER BY disk')
+  const diskPointQueries = {
+    '1h': db.prepare('SELECT t, used_max AS usedMiB, total AS totalMiB FROM disk_hours WHERE server = ? AND disk = ? AND t >= ? AND t < ? ORDER BY t'),
+    '1d': db.prepare('SELECT t, used_max AS usedMiB, total AS totalMiB FROM disk_days WHERE server = ? AND disk = ? AND t >= ? AND t < ? ORDER BY t')
+  }
+  return { seriesQueries, totalsQueries, incidentsQuery, lastStatesQuery, disksQuery, diskPointQueries }
+}
+
+/** Old rows of some servers, one short transaction. */
+function pruneTransaction (db: Database.Database) {
+  const prunes = {
+    minutes: db.prepare('DELETE FROM minutes WHERE server = ? AND t < ?'),
+    hours: db.prepare('DELETE FROM hours WHERE server = ? AND t < ?'),
+    diskHours: db.prepare('DELETE FROM disk_hours WHERE server = ? AND t < ?'),
+    days: db.prepare('DELETE FROM days WHERE server = ? AND t < ?'),
+    diskDays: db.prepare('DELETE FROM disk_days WHERE server = ? AND t < ?'),
+    transitions: db.prepare('DELETE FROM transitions WHERE server = ? AND at < ?')
+  }
+  return db.transaction((serverKeys: number[], cutoffs: RetentionCutoffs) => {
+    const hour = Math.floor(cutoffs.hours / STEP_MS['1h'])
+    for (const key of serverKeys) {
+      prunes.minutes.run(key, Math.floor(cutoffs.minutes / STEP_MS['1m']))
+      prunes.hours.run(key, hour)
+      prunes.diskHours.run(key, hour)
+      prunes.transitions.run(key, cutoffs.transitions)
+      if (cutoffs.days !== null) {
+        prunes.days.run(key, Math.floor(cutoffs.days / STEP_MS['1d']))
+        prunes.diskDays.run(key, Math.floor(cutoffs.days / STEP_MS['1d']))
+      }
+    }
+  })
+}
+
 export function createSqliteStorage (file: string): HistoryStorage {
   mkdirSync(dirname(file), { recursive: true })
   const db = new Database(file)
@@ -99,45 +159,8 @@ export function createSqliteStorage (file: string): HistoryStorage {
     }
   })
 
-  const seriesQueries = Object.fromEntries(Object.entries(TALLY_TABLES).map(([step, table]) => [step,
-    db.prepare(`SELECT t, ${TALLY_SELECT} FROM ${table} WHERE server = ? AND t >= ? AND t < ? ORDER BY t`)])) as Record<Step, Database.Statement>
-  // One statement per step: the planner walks `servers` and seeks each server's range by primary key.
-  const totalsQueries = Object.fromEntries(Object.entries(TALLY_TABLES).map(([step, table]) => [step, {
-    all: db.prepare(`SELECT s.id AS id, ${TALLY_SUMS} FROM servers s JOIN ${table} x ON x.server = s.key AND x.t >= ? AND x.t < ? GROUP BY s.key`),
-    one: db.prepare(`SELECT s.id AS id, ${TALLY_SUMS} FROM servers s JOIN ${table} x ON x.server = s.key AND x.t >= ? AND x.t < ? WHERE s.id = ? GROUP BY s.key`)
-  }])) as Record<Step, { all: Database.Statement, one: Database.Statement }>
-  const incidentsQuery = db.prepare(`SELECT start, "end" FROM (
-      SELECT d.at AS start, (SELECT min(u.at) FROM transitions u WHERE u.server = d.server AND u.online = 1 AND u.at > d.at) AS "end"
-      FROM transitions d WHERE d.server = ? AND d.online = 0 AND d.at < ? ORDER BY d.at DESC)
-    WHERE "end" IS NULL OR "end" > ? LIMIT ?`)
-  const lastStatesQuery = db.prepare(`SELECT s.id AS id, (SELECT online FROM transitions x WHERE x.server = s.key ORDER BY at DESC LIMIT 1) AS online
-    FROM servers s`)
-  const disksQuery = db.prepare('SELECT disk, source, name, disk_index AS diskIndex FROM disks WHERE server = ? ORDER BY disk')
-  const diskPointQueries = {
-    '1h': db.prepare('SELECT t, used_max AS usedMiB, total AS totalMiB FROM disk_hours WHERE server = ? AND disk = ? AND t >= ? AND t < ? ORDER BY t'),
-    '1d': db.prepare('SELECT t, used_max AS usedMiB, total AS totalMiB FROM disk_days WHERE server = ? AND disk = ? AND t >= ? AND t < ? ORDER BY t')
-  }
-  const prunes = {
-    minutes: db.prepare('DELETE FROM minutes WHERE server = ? AND t < ?'),
-    hours: db.prepare('DELETE FROM hours WHERE server = ? AND t < ?'),
-    diskHours: db.prepare('DELETE FROM disk_hours WHERE server = ? AND t < ?'),
-    days: db.prepare('DELETE FROM days WHERE server = ? AND t < ?'),
-    diskDays: db.prepare('DELETE FROM disk_days WHERE server = ? AND t < ?'),
-    transitions: db.prepare('DELETE FROM transitions WHERE server = ? AND at < ?')
-  }
-  const pruneServers = db.transaction((serverKeys: number[], cutoffs: RetentionCutoffs) => {
-    const hour = Math.floor(cutoffs.hours / STEP_MS['1h'])
-    for (const key of serverKeys) {
-      prunes.minutes.run(key, Math.floor(cutoffs.minutes / STEP_MS['1m']))
-      prunes.hours.run(key, hour)
-      prunes.diskHours.run(key, hour)
-      prunes.transitions.run(key, cutoffs.transitions)
-      if (cutoffs.days !== null) {
-        prunes.days.run(key, Math.floor(cutoffs.days / STEP_MS['1d']))
-        prunes.diskDays.run(key, Math.floor(cutoffs.days / STEP_MS['1d']))
-      }
-    }
-  })
+  const read = readStatements(db)
+  const pruneServers = pruneTransaction(db)
   const deletes = SERVER_TABLES.map(table => db.prepare(`DELETE FROM ${table} WHERE server = ?`))
   const deleteServer = db.prepare('DELETE FROM servers WHERE key = ?')
   const deleteServers = db.transaction((ids: string[]) => {
@@ -150,52 +173,41 @@ export function createSqliteStorage (file: string): HistoryStorage {
     }
   })
 
-  const toTally = (row: Record<string, number | null>): Tally => ({
-    probes: row.probes ?? 0,
-    replies: row.replies ?? 0,
-    rttMinUs: row.rttMinUs ?? null,
-    rttSumUs: row.rttSumUs ?? 0,
-    rttMaxUs: row.rttMaxUs ?? null,
-    onlineMs: row.onlineMs ?? 0,
-    monitoredMs: row.monitoredMs ?? 0
-  })
-  const periods = (step: Step, from: number, to: number) => [Math.ceil(from / STEP_MS[step]), Math.ceil(to / STEP_MS[step])]
-
   return {
     async record (minutes, disks) { record(minutes, disks) },
     async recordTransition ({ serverId, at, online }) { insertTransition.run(keyOf(serverId), at, online ? 1 : 0) },
     async lastStates () {
-      const rows = lastStatesQuery.all() as Array<{ id: string, online: number | null }>
+      const rows = read.lastStatesQuery.all() as Array<{ id: string, online: number | null }>
       return new Map(rows.filter(row => row.online !== null).map(row => [row.id, row.online === 1]))
     },
     async series (serverId, step, from, to) {
       const key = keys.get(serverId)
       if (key === undefined) return []
-      const rows = seriesQueries[step].all(key, ...periods(step, from, to)) as Array<Record<string, number>>
+      const rows = read.seriesQueries[step].all(key, ...periods(step, from, to)) as Array<Record<string, number>>
       return rows.map(row => ({ t: row.t! * STEP_MS[step], ...toTally(row) }) satisfies SeriesPoint)
     },
     async totals (step, from, to, serverId) {
       const [first, end] = periods(step, from, to)
-      const query = totalsQueries[step]
+      const query = read.totalsQueries[step]
       const rows = (serverId === undefined ? query.all.all(first, end) : query.one.all(first, end, serverId)) as Array<Record<string, number> & { id: string }>
       return new Map(rows.map(row => [row.id, toTally(row)]))
     },
     async incidents (serverId, from, to, limit) {
       const key = keys.get(serverId)
       if (key === undefined) return []
-      return incidentsQuery.all(key, to, from, limit) as Incident[]
+      return read.incidentsQuery.all(key, to, from, limit) as Incident[]
     },
     async diskSeries (serverId, step, from, to) {
       const key = keys.get(serverId)
       if (key === undefined) return []
       const [first, end] = periods(step, from, to)
-      const disks = disksQuery.all(key) as Array<{ disk: string, source: 'snmp' | 'netapp', name: string, diskIndex: number | null }>
+      const disks = read.disksQuery.all(key) as Array<{ disk: string, source: 'snmp' | 'netapp', name: string, diskIndex: number | null }>
       return disks.map(({ disk, source, name, diskIndex }) => ({
         disk,
         source,
         name,
         ...(diskIndex === null ? {} : { index: diskIndex }),
-        points: (diskPointQueries[step].all(key, disk, first, end) as DiskSeries['points']).map(point => ({ ...point, t: point.t * STEP_MS[step] }))
+        points: (read.diskPointQueries[step].all(key, disk, first, end) as DiskSeries['points']).map(point => ({ ...point, t: point.t * STEP_MS[step] }))
       }) satisfies DiskSeries)
     },
     async prune (cutoffs) {
