@@ -102,7 +102,7 @@ async function recordOurs (file: string) {
   }
   const cpu = cpuMs() - cpuBefore
   await recorder.close()
-  return { cpu, flushMs, blockP99: percentile(blocks, 0.99), blockMax: Math.max(...blocks), cpuP99: percentile(blocksCpu, 0.99), bytes: fileBytes(file) }
+  return { cpu, flushMs, blocks, blocksCpu, bytes: fileBytes(file) }
 }
 
 async function recordKuma (file: string) {
@@ -147,8 +147,9 @@ async function main () {
     const ours = await recordOurs(oursFile)
     const simulatedMs = MINUTES * 60_000
     console.log(`ours       record: CPU ${(ours.cpu / simulatedMs * 100).toFixed(2)} % of one core (${(ours.cpu / 1000).toFixed(1)} s for ${MINUTES} min), ` +
-      `flushing ${(ours.flushMs / MINUTES).toFixed(0)} ms/min; event loop held per write p99 ${ours.blockP99.toFixed(1)} ms (max ${ours.blockMax.toFixed(1)} ms), ` +
-      `CPU per write p99 ${ours.cpuP99.toFixed(1)} ms; file ${mib(ours.bytes)}`)
+      `flushing ${(ours.flushMs / MINUTES).toFixed(0)} ms/min in ${ours.blocks.length / MINUTES} writes; event loop held per write ` +
+      `p50 ${percentile(ours.blocks, 0.5).toFixed(1)} ms, p99 ${percentile(ours.blocks, 0.99).toFixed(1)} ms, max ${Math.max(...ours.blocks).toFixed(1)} ms ` +
+      `(CPU p50 ${percentile(ours.blocksCpu, 0.5).toFixed(1)} ms, p99 ${percentile(ours.blocksCpu, 0.99).toFixed(1)} ms); file ${mib(ours.bytes)}`)
     const kuma = await recordKuma(join(dir, 'kuma.sqlite'))
     const perServerYear = kuma.bytes / SERVERS * (365 * DAY / simulatedMs)
     console.log(`kuma-style record: CPU ${(kuma.cpu / simulatedMs * 100).toFixed(2)} % of one core, file ${mib(kuma.bytes)} → ${mib(perServerYear)} per server per year`)

@@ -120,7 +120,7 @@ function newTracked (id: string, failuresToOffline: number, lastState: boolean |
 export function createRecorder (options: RecorderOptions): Recorder {
   const { storage, clock, log } = options
   const lastStates = new Map(options.lastStates)
-  const chunkSize = options.chunkSize ?? 500
+  const chunkSize = options.chunkSize ?? 250
   const tracked = new Map<string, Tracked>()
   let closedMinutes: MinuteRecord[] = []
   let diskMaxima = new Map<string, DiskRecord>()

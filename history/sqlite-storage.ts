@@ -121,6 +121,8 @@ export function createSqliteStorage (file: string): HistoryStorage {
   // In WAL mode a committed transaction survives a crash of the process with NORMAL.
   db.pragma('synchronous = NORMAL')
   db.pragma('journal_size_limit = 4194304')
+  // A checkpoint runs inside the commit that crosses this many pages: small ones hold the event loop briefly.
+  db.pragma('wal_autocheckpoint = 250')
   db.exec(SCHEMA)
 
   const keys = new Map<string, number>()
