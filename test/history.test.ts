@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createSqliteStorage } from '../history/sqlite-storage.ts'
 import { createRecorder } from '../history/recorder.ts'
+import { forecast } from '../history/forecast.ts'
 import type { HistoryStorage } from '../history/storage.ts'
 import { optionsFromEnv } from '../lib/options.ts'
 import { startApp, tempDir } from './helpers.ts'
@@ -296,4 +297,30 @@ t.test('ESTATUS_HISTORY=off: no database, and the routes answer 404', async t =>
   t.throws(() => optionsFromEnv({ ESTATUS_HISTORY: 'maybe' }), /ESTATUS_HISTORY must be 'on' or 'off'/)
   t.throws(() => optionsFromEnv({ ESTATUS_RETAIN_MINUTES_H: '0' }), /ESTATUS_RETAIN_MINUTES_H must be an integer/)
   t.equal(optionsFromEnv({ ESTATUS_RETAIN_DAYS_D: '0' }).retainDaysD, 0)
+})
+
+t.test('a new dnsAddress makes the state unknown again: not monitored until the monitor decides', async t => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'history.sqlite')
+  const clock = { now: T0 }
+  const { storage, recorder } = await openHistory(file, clock)
+  recorder.track('a', 3)
+  feed(recorder, clock, T0, T0 + 30 * SECOND, true, () => true)
+  recorder.reset('a', 2)
+  // The monitor starts the new target offline: two failures (its new threshold) decide it.
+  feed(recorder, clock, T0 + 30 * SECOND, T0 + 40 * SECOND, false, () => false)
+  clock.now = T0 + MINUTE
+  await recorder.flush()
+  t.match(await storage.series('a', '1m', T0, T0 + MINUTE), [{ probes: 40, onlineMs: 30_000, monitoredMs: 30_000 + 29_000 }],
+    'the second from the reset to the 2nd failure is not monitored; offline from then on')
+  t.same(await storage.incidents('a', T0, T0 + MINUTE, 10), [{ start: T0 + 31 * SECOND, end: null }])
+  await recorder.close()
+})
+
+t.test('forecast: a disk already past the fitted line is full now', async t => {
+  const now = T0 + 10 * DAY
+  const points = Array.from({ length: 10 * 24 }, (_, hour) => ({ t: T0 + hour * HOUR, usedMiB: 900 + hour, totalMiB: 1000 }))
+  t.same(forecast(points, now), { fullAt: new Date(now).toISOString(), daysToFull: 0, growthMiBPerDay: 24 })
+  t.equal(forecast(points.slice(0, 3 * 24 - 1), now), null, 'just under 3 days')
+  t.not(forecast(points.slice(0, 3 * 24 + 1), now), null, '3 days')
 })
