@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import cors from '@fastify/cors'
-import { resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import configStore from './plugins/config-store.ts'
 import apiEnvelope from './plugins/api-envelope.ts'
 import eventBus, { type EventBus } from './plugins/event-bus.ts'
@@ -11,6 +11,8 @@ import status from './routes/status.ts'
 import configServers from './routes/config-servers.ts'
 import configGroups from './routes/config-groups.ts'
 import health from './routes/health.ts'
+import history from './plugins/history/index.ts'
+import historyRoutes from './routes/history.ts'
 import { resolveOptions, type EstatusOptions } from './lib/options.ts'
 import { importAtStart } from './lib/legacy-import.ts'
 import type { ConfigStore } from './lib/config-store.ts'
@@ -65,6 +67,18 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
       snmpCommunity: settings.snmpCommunity,
       netappPort: settings.netappPort
     })
+    if (settings.history) {
+      await scope.register(history, {
+        file: resolve(settings.historyFile ?? join(dirname(settings.dataFile), 'history.sqlite')),
+        threshold: settings.threshold,
+        clock: settings.historyClock,
+        retention: {
+          minutesMs: settings.retainMinutesH * 3_600_000,
+          hoursMs: settings.retainHoursD * 86_400_000,
+          daysMs: settings.retainDaysD === 0 ? null : settings.retainDaysD * 86_400_000
+        }
+      })
+    }
     await scope.register(sse, { heartbeatMs: settings.heartbeatMs, replayEvents: settings.replayEvents, maxBufferedBytes: settings.sseMaxBufferedBytes })
     // After every subscriber is in place, so an import is published and probed like any change.
     if (settings.importFrom) await importAtStart(scope.configStore, settings.importFrom, scope.log)
@@ -73,6 +87,7 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     await scope.register(configGroups)
     await scope.register(status)
     await scope.register(health)
+    if (settings.history) await scope.register(historyRoutes, { clock: settings.historyClock ?? Date.now })
     api = { store: scope.configStore, events: scope.eventBus, monitor: scope.monitor }
   }, { prefix: settings.prefix })
 

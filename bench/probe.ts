@@ -1,4 +1,4 @@
-// ICMP probe benchmark: long-lived sharded fping (probes/fping.ts) versus the old way,
+// ICMP probe benchmark: long-lived sharded fping (probes/fping/) versus the old way,
 // one process spawned per probe. Loopback targets only (127.0.x.y).
 //
 //   npm run bench:probe                 # 30 s per case

@@ -26,6 +26,18 @@ export interface EstatusOptions {
   importFrom?: { servers?: string, layout?: string }
   /** Mount point of the routes, when the host does not wrap the plugin in its own prefix. */
   prefix?: string
+  /** Record history and serve its routes (ESTATUS_HISTORY=off turns it off; default on). */
+  history?: boolean
+  /** The history database (ESTATUS_HISTORY_FILE), default `history.sqlite` beside the data file (`data/history.sqlite`). */
+  historyFile?: string
+  /** Hours the per-minute rows are kept (ESTATUS_RETAIN_MINUTES_H, 48). */
+  retainMinutesH?: number
+  /** Days the per-hour rows and transitions are kept (ESTATUS_RETAIN_HOURS_D, 400). */
+  retainHoursD?: number
+  /** Days the per-day rows are kept (ESTATUS_RETAIN_DAYS_D, 0 = forever). */
+  retainDaysD?: number
+  /** The history's time source (tests drive it); default Date.now. */
+  historyClock?: () => number
 }
 
 const DEFAULTS = {
@@ -38,7 +50,11 @@ const DEFAULTS = {
   snmpPort: 161,
   netappPort: 443,
   heartbeatMs: 30000,
-  replayEvents: 1000
+  replayEvents: 1000,
+  history: true,
+  retainMinutesH: 48,
+  retainHoursD: 400,
+  retainDaysD: 0
 } as const
 
 export type ResolvedOptions = Required<Pick<EstatusOptions, keyof typeof DEFAULTS>> & EstatusOptions
@@ -58,6 +74,14 @@ function integer (env: NodeJS.ProcessEnv, name: string, min: number, max: number
   return value
 }
 
+function onOff (env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const raw = env[name]?.trim().toLowerCase()
+  if (raw === undefined || raw === '') return undefined
+  if (raw === 'on') return true
+  if (raw === 'off') return false
+  throw new Error(`${name} must be 'on' or 'off', got '${env[name]}'`)
+}
+
 /** Reads the env of SPEC §1. Invalid values stop the start with a message naming the variable. */
 export function optionsFromEnv (env: NodeJS.ProcessEnv): EstatusOptions & { port: number, host: string, logLevel: string } {
   const cors = env.CORS_ORIGIN?.trim()
@@ -75,6 +99,11 @@ export function optionsFromEnv (env: NodeJS.ProcessEnv): EstatusOptions & { port
     snmpPort: integer(env, 'ESTATUS_SNMP_PORT', 1, 65535),
     heartbeatMs: integer(env, 'ESTATUS_HEARTBEAT_MS', 1000, 3600000),
     replayEvents: integer(env, 'ESTATUS_REPLAY_EVENTS', 0, 1000000),
-    fpingPath: env.ESTATUS_FPING_PATH || undefined
+    fpingPath: env.ESTATUS_FPING_PATH || undefined,
+    history: onOff(env, 'ESTATUS_HISTORY'),
+    historyFile: env.ESTATUS_HISTORY_FILE || undefined,
+    retainMinutesH: integer(env, 'ESTATUS_RETAIN_MINUTES_H', 1, 24 * 366),
+    retainHoursD: integer(env, 'ESTATUS_RETAIN_HOURS_D', 1, 36600),
+    retainDaysD: integer(env, 'ESTATUS_RETAIN_DAYS_D', 0, 36600)
   }
 }

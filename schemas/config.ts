@@ -1,7 +1,7 @@
 import { Type, type Static, type SchemaOptions } from '@sinclair/typebox'
 
 /** A string enum as a plain JSON-schema `enum`, so a bad value gets one readable error. */
-function StringEnum<const T extends readonly string[]> (values: T, options: SchemaOptions = {}) {
+export function StringEnum<const T extends readonly string[]> (values: T, options: SchemaOptions = {}) {
   return Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] })
 }
 

@@ -1,4 +1,4 @@
-// Tests of probes/fping.ts against the real fping binary.
+// Tests of probes/fping/ against the real fping binary.
 // Network traffic: only 127.0.0.0/8 (and ::1), and two network namespaces created here
 // and joined by a veth pair that exists nowhere else (nothing can leave the machine).
 import t from 'tap'

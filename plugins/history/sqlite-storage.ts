@@ -1,0 +1,231 @@
+import Database from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
+import {
+  STEP_MS, addTally, emptyTally,
+  type DiskRecord, type DiskSeries, type HistoryStorage, type Incident, type MinuteRecord, type RetentionCutoffs,
+  type SeriesPoint, type Step, type Tally
+} from './storage.ts'
+
+const TALLY_TABLES = { '1m': 'minutes', '1h': 'hours', '1d': 'days' } as const
+const tallyColumns = 'probes INTEGER NOT NULL, replies INTEGER NOT NULL, rtt_min INTEGER, rtt_sum INTEGER NOT NULL, ' +
+  'rtt_max INTEGER, online_ms INTEGER NOT NULL, monitored_ms INTEGER NOT NULL'
+
+// Rows are keyed by a small integer per server and a period number (minutes, hours or days
+// since the epoch), in tables WITHOUT ROWID: that keeps a year of a server within 1 MiB.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS servers (key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);
+${Object.values(TALLY_TABLES).map(table => `CREATE TABLE IF NOT EXISTS ${table} (server INTEGER NOT NULL, t INTEGER NOT NULL, ${tallyColumns}, PRIMARY KEY (server, t)) WITHOUT ROWID;`).join('\n')}
+CREATE TABLE IF NOT EXISTS transitions (server INTEGER NOT NULL, at INTEGER NOT NULL, online INTEGER NOT NULL, PRIMARY KEY (server, at)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS disks (server INTEGER NOT NULL, disk TEXT NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL, disk_index INTEGER, PRIMARY KEY (server, disk)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS disk_hours (server INTEGER NOT NULL, disk TEXT NOT NULL, t INTEGER NOT NULL, used_max INTEGER NOT NULL, total INTEGER NOT NULL, PRIMARY KEY (server, disk, t)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS disk_days (server INTEGER NOT NULL, disk TEXT NOT NULL, t INTEGER NOT NULL, used_max INTEGER NOT NULL, total INTEGER NOT NULL, PRIMARY KEY (server, disk, t)) WITHOUT ROWID;
+`
+const DISK_TABLES = { '1h': 'disk_hours', '1d': 'disk_days' } as const
+const SERVER_TABLES = [...Object.values(TALLY_TABLES), 'transitions', 'disks', ...Object.values(DISK_TABLES)]
+
+/** Adds to a row or creates it; a minute written in parts (around a restart) adds up. */
+const addTallySql = (table: string) => `INSERT INTO ${table} (server, t, probes, replies, rtt_min, rtt_sum, rtt_max, online_ms, monitored_ms)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (server, t) DO UPDATE SET
+  probes = probes + excluded.probes, replies = replies + excluded.replies,
+  rtt_min = coalesce(min(rtt_min, excluded.rtt_min), rtt_min, excluded.rtt_min),
+  rtt_sum = rtt_sum + excluded.rtt_sum,
+  rtt_max = coalesce(max(rtt_max, excluded.rtt_max), rtt_max, excluded.rtt_max),
+  online_ms = online_ms + excluded.online_ms, monitored_ms = monitored_ms + excluded.monitored_ms`
+const maxDiskSql = (table: string) => `INSERT INTO ${table} (server, disk, t, used_max, total) VALUES (?, ?, ?, ?, ?)
+  ON CONFLICT (server, disk, t) DO UPDATE SET used_max = max(used_max, excluded.used_max), total = excluded.total`
+const TALLY_SELECT = 'probes, replies, rtt_min AS rttMinUs, rtt_sum AS rttSumUs, rtt_max AS rttMaxUs, online_ms AS onlineMs, monitored_ms AS monitoredMs'
+const TALLY_SUMS = 'sum(probes) AS probes, sum(replies) AS replies, min(rtt_min) AS rttMinUs, sum(rtt_sum) AS rttSumUs, ' +
+  'max(rtt_max) AS rttMaxUs, sum(online_ms) AS onlineMs, sum(monitored_ms) AS monitoredMs'
+
+/** Servers per transaction when pruning: each is a few index seeks, so a chunk takes milliseconds. */
+const PRUNE_CHUNK = 200
+
+/** Sums minute records per server and period in memory, so each hour and day row is written once per batch. */
+function rollUp (minutes: MinuteRecord[], periodMs: number): MinuteRecord[] {
+  const rolled = new Map<string, MinuteRecord>()
+  for (const minute of minutes) {
+    const t = Math.floor(minute.t / periodMs) * periodMs
+    const key = `${minute.serverId}\n${t}`
+    const row = rolled.get(key) ?? { serverId: minute.serverId, t, ...emptyTally() }
+    rolled.set(key, addTally(row, minute) as MinuteRecord)
+  }
+  return [...rolled.values()]
+}
+
+const toTally = (row: Record<string, number | null>): Tally => ({
+  probes: row.probes ?? 0,
+  replies: row.replies ?? 0,
+  rttMinUs: row.rttMinUs ?? null,
+  rttSumUs: row.rttSumUs ?? 0,
+  rttMaxUs: row.rttMaxUs ?? null,
+  onlineMs: row.onlineMs ?? 0,
+  monitoredMs: row.monitoredMs ?? 0
+})
+const periods = (step: Step, from: number, to: number) => [Math.ceil(from / STEP_MS[step]), Math.ceil(to / STEP_MS[step])]
+
+
+/** The prepared reads. */
+function readStatements (db: Database.Database) {
+  const seriesQueries = Object.fromEntries(Object.entries(TALLY_TABLES).map(([step, table]) => [step,
+    db.prepare(`SELECT t, ${TALLY_SELECT} FROM ${table} WHERE server = ? AND t >= ? AND t < ? ORDER BY t`)])) as Record<Step, Database.Statement>
+  // One statement per step: the planner walks `servers` and seeks each server's range by primary key.
+  const totalsQueries = Object.fromEntries(Object.entries(TALLY_TABLES).map(([step, table]) => [step, {
+    all: db.prepare(`SELECT s.id AS id, ${TALLY_SUMS} FROM servers s JOIN ${table} x ON x.server = s.key AND x.t >= ? AND x.t < ? GROUP BY s.key`),
+    one: db.prepare(`SELECT s.id AS id, ${TALLY_SUMS} FROM servers s JOIN ${table} x ON x.server = s.key AND x.t >= ? AND x.t < ? WHERE s.id = ? GROUP BY s.key`)
+  }])) as Record<Step, { all: Database.Statement, one: Database.Statement }>
+  const incidentsQuery = db.prepare(`SELECT start, "end" FROM (
+      SELECT d.at AS start, (SELECT min(u.at) FROM transitions u WHERE u.server = d.server AND u.online = 1 AND u.at > d.at) AS "end"
+      FROM transitions d WHERE d.server = ? AND d.online = 0 AND d.at < ? ORDER BY d.at DESC)
+    WHERE "end" IS NULL OR "end" > ? LIMIT ?`)
+  const lastStatesQuery = db.prepare(`SELECT s.id AS id, (SELECT online FROM transitions x WHERE x.server = s.key ORDER BY at DESC LIMIT 1) AS online
+    FROM servers s`)
+  const disksQuery = db.prepare('SELECT disk, source, name, disk_index AS diskIndex FROM disks WHERE server = ? ORDER BY disk')
+  const diskPointQueries = {
+    '1h': db.prepare('SELECT t, used_max AS usedMiB, total AS totalMiB FROM disk_hours WHERE server = ? AND disk = ? AND t >= ? AND t < ? ORDER BY t'),
+    '1d': db.prepare('SELECT t, used_max AS usedMiB, total AS totalMiB FROM disk_days WHERE server = ? AND disk = ? AND t >= ? AND t < ? ORDER BY t')
+  }
+  return { seriesQueries, totalsQueries, incidentsQuery, lastStatesQuery, disksQuery, diskPointQueries }
+}
+
+/** Old rows of some servers, one short transaction. */
+function pruneTransaction (db: Database.Database) {
+  const prunes = {
+    minutes: db.prepare('DELETE FROM minutes WHERE server = ? AND t < ?'),
+    hours: db.prepare('DELETE FROM hours WHERE server = ? AND t < ?'),
+    diskHours: db.prepare('DELETE FROM disk_hours WHERE server = ? AND t < ?'),
+    days: db.prepare('DELETE FROM days WHERE server = ? AND t < ?'),
+    diskDays: db.prepare('DELETE FROM disk_days WHERE server = ? AND t < ?'),
+    transitions: db.prepare('DELETE FROM transitions WHERE server = ? AND at < ?')
+  }
+  return db.transaction((serverKeys: number[], cutoffs: RetentionCutoffs) => {
+    const hour = Math.floor(cutoffs.hours / STEP_MS['1h'])
+    for (const key of serverKeys) {
+      prunes.minutes.run(key, Math.floor(cutoffs.minutes / STEP_MS['1m']))
+      prunes.hours.run(key, hour)
+      prunes.diskHours.run(key, hour)
+      prunes.transitions.run(key, cutoffs.transitions)
+      if (cutoffs.days !== null) {
+        prunes.days.run(key, Math.floor(cutoffs.days / STEP_MS['1d']))
+        prunes.diskDays.run(key, Math.floor(cutoffs.days / STEP_MS['1d']))
+      }
+    }
+  })
+}
+
+export function createSqliteStorage (file: string): HistoryStorage {
+  mkdirSync(dirname(file), { recursive: true })
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  // In WAL mode a committed transaction survives a crash of the process with NORMAL.
+  db.pragma('synchronous = NORMAL')
+  db.pragma('journal_size_limit = 4194304')
+  // A checkpoint runs inside the commit that crosses this many pages: small ones hold the event loop briefly.
+  db.pragma('wal_autocheckpoint = 250')
+  db.exec(SCHEMA)
+
+  const keys = new Map<string, number>()
+  for (const row of db.prepare('SELECT key, id FROM servers').all() as Array<{ key: number, id: string }>) keys.set(row.id, row.key)
+  const insertServer = db.prepare('INSERT INTO servers (id) VALUES (?)')
+  function keyOf (id: string): number {
+    let key = keys.get(id)
+    if (key === undefined) {
+      key = Number(insertServer.run(id).lastInsertRowid)
+      keys.set(id, key)
+    }
+    return key
+  }
+
+  const addTallies = Object.fromEntries(Object.entries(TALLY_TABLES).map(([step, table]) => [step, db.prepare(addTallySql(table))])) as Record<Step, Database.Statement>
+  const maxDisks = { '1h': db.prepare(maxDiskSql(DISK_TABLES['1h'])), '1d': db.prepare(maxDiskSql(DISK_TABLES['1d'])) }
+  const upsertDisk = db.prepare(`INSERT INTO disks (server, disk, source, name, disk_index) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (server, disk) DO UPDATE SET source = excluded.source, name = excluded.name, disk_index = excluded.disk_index`)
+  const insertTransition = db.prepare('INSERT OR REPLACE INTO transitions (server, at, online) VALUES (?, ?, ?)')
+
+  const writeTallies = (step: Step, rows: MinuteRecord[]) => {
+    const periodMs = STEP_MS[step]
+    for (const row of rows) {
+      addTallies[step].run(keyOf(row.serverId), row.t / periodMs, row.probes, row.replies, row.rttMinUs, row.rttSumUs, row.rttMaxUs, row.onlineMs, row.monitoredMs)
+    }
+  }
+  const record = db.transaction((minutes: MinuteRecord[], disks: DiskRecord[]) => {
+    writeTallies('1m', minutes)
+    writeTallies('1h', rollUp(minutes, STEP_MS['1h']))
+    writeTallies('1d', rollUp(minutes, STEP_MS['1d']))
+    for (const disk of disks) {
+      const key = keyOf(disk.serverId)
+      upsertDisk.run(key, disk.disk, disk.source, disk.name, disk.index ?? null)
+      maxDisks['1h'].run(key, disk.disk, disk.t / STEP_MS['1h'], disk.usedMiB, disk.totalMiB)
+      maxDisks['1d'].run(key, disk.disk, Math.floor(disk.t / STEP_MS['1d']), disk.usedMiB, disk.totalMiB)
+    }
+  })
+
+  const read = readStatements(db)
+  const pruneServers = pruneTransaction(db)
+  const deletes = SERVER_TABLES.map(table => db.prepare(`DELETE FROM ${table} WHERE server = ?`))
+  const deleteServer = db.prepare('DELETE FROM servers WHERE key = ?')
+  const deleteServers = db.transaction((ids: string[]) => {
+    for (const id of ids) {
+      const key = keys.get(id)
+      if (key === undefined) continue
+      for (const statement of deletes) statement.run(key)
+      deleteServer.run(key)
+      keys.delete(id)
+    }
+  })
+
+  return {
+    async record (minutes, disks) { record(minutes, disks) },
+    async recordTransition ({ serverId, at, online }) { insertTransition.run(keyOf(serverId), at, online ? 1 : 0) },
+    async lastStates () {
+      const rows = read.lastStatesQuery.all() as Array<{ id: string, online: number | null }>
+      return new Map(rows.filter(row => row.online !== null).map(row => [row.id, row.online === 1]))
+    },
+    async series (serverId, step, from, to) {
+      const key = keys.get(serverId)
+      if (key === undefined) return []
+      const rows = read.seriesQueries[step].all(key, ...periods(step, from, to)) as Array<Record<string, number>>
+      return rows.map(row => ({ t: row.t! * STEP_MS[step], ...toTally(row) }) satisfies SeriesPoint)
+    },
+    async totals (step, from, to, serverId) {
+      const [first, end] = periods(step, from, to)
+      const query = read.totalsQueries[step]
+      const rows = (serverId === undefined ? query.all.all(first, end) : query.one.all(first, end, serverId)) as Array<Record<string, number> & { id: string }>
+      return new Map(rows.map(row => [row.id, toTally(row)]))
+    },
+    async incidents (serverId, from, to, limit) {
+      const key = keys.get(serverId)
+      if (key === undefined) return []
+      return read.incidentsQuery.all(key, to, from, limit) as Incident[]
+    },
+    async diskSeries (serverId, step, from, to) {
+      const key = keys.get(serverId)
+      if (key === undefined) return []
+      const [first, end] = periods(step, from, to)
+      const disks = read.disksQuery.all(key) as Array<{ disk: string, source: 'snmp' | 'netapp', name: string, diskIndex: number | null }>
+      return disks.map(({ disk, source, name, diskIndex }) => ({
+        disk,
+        source,
+        name,
+        ...(diskIndex === null ? {} : { index: diskIndex }),
+        points: (read.diskPointQueries[step].all(key, disk, first, end) as DiskSeries['points']).map(point => ({ ...point, t: point.t * STEP_MS[step] }))
+      }) satisfies DiskSeries)
+    },
+    async prune (cutoffs) {
+      const all = [...keys.values()]
+      for (let i = 0; i < all.length; i += PRUNE_CHUNK) {
+        if (!db.open) return
+        pruneServers(all.slice(i, i + PRUNE_CHUNK), cutoffs)
+        await yieldToLoop()
+      }
+    },
+    async deleteServers (ids) { deleteServers(ids) },
+    async serverIds () { return [...keys.keys()] },
+    async close () {
+      if (!db.open) return
+      db.pragma('wal_checkpoint(TRUNCATE)')
+      db.close()
+    }
+  }
+}
