@@ -2,7 +2,8 @@ import fp from 'fastify-plugin'
 import { isIP } from 'node:net'
 import type { ServerConfig } from '../schemas/config.ts'
 import type { ServerStatus } from '../schemas/status.ts'
-import type { ChangeSet } from '../lib/config-store.ts'
+import type { ChangeSet, ConfigStore } from '../lib/config-store.ts'
+import type { EventBus } from './event-bus.ts'
 import { createResolver } from '../lib/resolver.ts'
 import { createPinger, effectivePingTimeout, type PingResult } from '../probes/fping.ts'
 import type { DiskReading } from '../probes/snmp-disks.ts'
@@ -16,12 +17,6 @@ export interface Monitor {
   statuses (): ServerStatus[]
   status (id: string): ServerStatus | undefined
   health (): { icmp: ProbeCheck, snmp: ProbeCheck }
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    monitor: Monitor
-  }
 }
 
 export interface MonitorOptions {
@@ -53,8 +48,8 @@ const diskFiguresKey = (disks: ServerStatus['diskInfo']) =>
   JSON.stringify(disks?.map(disk => [disk.source, disk.index, disk.name, disk.total, disk.used, disk.free, disk.percentage]) ?? null)
 
 export default fp<MonitorOptions>(async function monitorPlugin (fastify, options) {
-  const store = fastify.configStore
-  const bus = fastify.eventBus
+  const store = fastify.getDecorator<ConfigStore>('configStore')
+  const bus = fastify.getDecorator<EventBus>('eventBus')
   const log = fastify.log.child({ plugin: 'monitor' })
   const resolver = createResolver()
   const entries = new Map<string, Entry>()
