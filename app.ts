@@ -15,7 +15,7 @@ import { resolveOptions, type EstatusOptions } from './lib/options.ts'
 import { importAtStart } from './lib/legacy-import.ts'
 import type { ConfigStore } from './lib/config-store.ts'
 
-export type { EstatusOptions } from './lib/options.ts'
+export { EstatusOptionsSchema, type EstatusOptions } from './lib/options.ts'
 export type { ConfigStore, ChangeSet, Mutation } from './lib/config-store.ts'
 export type { EventListener } from './plugins/event-bus.ts'
 export type { Monitor } from './plugins/monitor.ts'
@@ -70,7 +70,8 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
       diskIntervalMs: settings.diskIntervalMs,
       snmpPort: settings.snmpPort,
       snmpCommunity: settings.snmpCommunity,
-      netappPort: settings.netappPort
+      netappPort: settings.netappPort,
+      probe: settings.monitor
     })
     await scope.register(sse, { heartbeatMs: settings.heartbeatMs, replayEvents: settings.replayEvents, maxBufferedBytes: settings.sseMaxBufferedBytes })
     // After every subscriber is in place, so an import is published and probed like any change.

@@ -5,9 +5,9 @@ import type { ServerStatus } from '../schemas/status.ts'
 import type { ChangeSet, ConfigStore } from '../lib/config-store.ts'
 import type { EventBus } from './event-bus.ts'
 import { createResolver } from '../lib/resolver.ts'
-import { createPinger, effectivePingTimeout, type PingResult } from '../probes/fping.ts'
+import { createPinger, effectivePingTimeout, type Pinger, type PingResult } from '../probes/fping.ts'
 import type { DiskReading } from '../probes/snmp-disks.ts'
-import { createDiskScheduler, hasDisks } from '../lib/disk-scheduler.ts'
+import { createDiskScheduler, hasDisks, type DiskScheduler } from '../lib/disk-scheduler.ts'
 
 export interface ProbeCheck { ok: boolean, error?: string }
 
@@ -30,7 +30,12 @@ export interface MonitorOptions {
   snmpCommunity: string
   /** HTTPS port of NetApp filers (443). */
   netappPort: number
+  /** false (the app's `monitor: false`): statuses are kept, nothing is resolved or probed. */
+  probe?: boolean
 }
+
+const IDLE_PINGER: Pinger = { setTargets () {}, error: null, close: async () => {} }
+const IDLE_DISKS: DiskScheduler = { set () {}, remove () {}, close: async () => {} }
 
 const COUNTER_CAP = 1000
 
@@ -95,7 +100,8 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     for (const entry of targets) record(entry, result.alive, { rttMs: result.rttMs, error })
   }
 
-  const pinger = createPinger({
+  const probing = options.probe !== false
+  const pinger = !probing ? IDLE_PINGER : createPinger({
     intervalMs: options.pingIntervalMs,
     timeoutMs: options.pingTimeoutMs,
     fpingPath: options.fpingPath,
@@ -138,6 +144,7 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
   }
 
   async function resolveTarget (entry: Entry) {
+    if (!probing) return
     const name = entry.server.dnsAddress
     const result = await resolver.resolve(name)
     if (entries.get(entry.server.id) !== entry || entry.server.dnsAddress !== name) return
@@ -148,6 +155,7 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
   // Names are looked up again when their cache entry expires; an unresolvable name counts
   // as a failed probe every interval, so the server goes (and stays) offline.
   const nameTimer = setInterval(() => {
+    if (!probing) return
     for (const entry of entries.values()) {
       if (isIP(entry.server.dnsAddress)) continue
       if (entry.address === null) record(entry, false, { error: entry.status.lastError ?? `cannot resolve ${entry.server.dnsAddress}` })
@@ -182,7 +190,7 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     if (changed || failingFlipped) publishDisks(entry, error)
   }
 
-  const disks = createDiskScheduler({
+  const disks = !probing ? IDLE_DISKS : createDiskScheduler({
     intervalMs: options.diskIntervalMs,
     snmpPort: options.snmpPort,
     snmpCommunity: options.snmpCommunity,
