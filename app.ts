@@ -57,7 +57,8 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
 
   await fastify.register(async function estatusScope (scope) {
     if (settings.corsOrigin !== undefined) {
-      await scope.register(cors, { origin: settings.corsOrigin })
+      // The methods of the API, and ETag readable by the page, so it can send If-Match.
+      await scope.register(cors, { origin: settings.corsOrigin, methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'], exposedHeaders: ['ETag'] })
     }
     await scope.register(configStore, { file: resolve(settings.dataFile), watchFile: settings.watchDataFile })
     await scope.register(eventBus)
