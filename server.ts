@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // The standalone server: `npm start`. Settings come from the environment (SPEC §1).
 import Fastify, { type FastifyReply } from 'fastify'
 import { parseArgs } from 'node:util'
