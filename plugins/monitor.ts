@@ -100,8 +100,9 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     for (const entry of targets) record(entry, result.alive, { rttMs: result.rttMs, error })
   }
 
+  // `probe: false` swaps the prober and the disk rounds for ones that do nothing.
   const probing = options.probe !== false
-  const pinger = !probing ? IDLE_PINGER : createPinger({
+  const pinger = (probing ? createPinger : () => IDLE_PINGER)({
     intervalMs: options.pingIntervalMs,
     timeoutMs: options.pingTimeoutMs,
     fpingPath: options.fpingPath,
@@ -190,7 +191,7 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     if (changed || failingFlipped) publishDisks(entry, error)
   }
 
-  const disks = !probing ? IDLE_DISKS : createDiskScheduler({
+  const disks = (probing ? createDiskScheduler : () => IDLE_DISKS)({
     intervalMs: options.diskIntervalMs,
     snmpPort: options.snmpPort,
     snmpCommunity: options.snmpCommunity,
