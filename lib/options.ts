@@ -15,7 +15,7 @@ export const EstatusOptionsSchema = Type.Object({
   dataFile: Type.String({ minLength: 1, default: 'data/estatus.json', description: 'the one data file; relative to the working directory' }),
   watchDataFile: Type.Boolean({ default: true, description: 'pick up hand edits of the data file' }),
   corsOrigin: Type.Optional(Type.Union([Type.Literal('*'), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
-    description: 'allowed origins (the variable: a comma list), or `*`; unset: same-origin only; applies to `/api/events` too'
+    description: 'allowed origins (the variable: a comma list), or `*`; unset: same-origin only; applies to `/api/events` too; allows every method of the API and exposes `ETag` (for `If-Match`)'
   })),
   pingIntervalMs: integer(100, 3600000, 1000, 'one ICMP echo per server per interval'),
   pingTimeoutMs: integer(50, 60000, 5000, 'wait for a reply; **capped to the interval** (see Monitoring)'),
