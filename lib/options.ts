@@ -120,7 +120,7 @@ export function resolveOptions (options: EstatusOptions & { logLevel?: unknown, 
  * checked as its option (CORS_ORIGIN, a comma list, is split first). An empty variable
  * counts as unset. Invalid values throw one line naming the variable.
  */
-export function optionsFromEnv (env: NodeJS.ProcessEnv): EstatusOptions & ServerSettings {
+export function optionsFromEnv (env: NodeJS.ProcessEnv): Pick<ResolvedOptions, keyof typeof OPTION_ENV> & ServerSettings {
   const properties: Record<string, TSchema> = { ...ServerEnvSchema.properties }
   for (const [option, name] of Object.entries(OPTION_ENV)) properties[name] = EstatusOptionsSchema.properties[option as keyof Schema]
   const data: Record<string, unknown> = {}
@@ -139,7 +139,6 @@ export function optionsFromEnv (env: NodeJS.ProcessEnv): EstatusOptions & Server
     if (errors === undefined) throw err
     throw new Error(describeErrors(errors, properties, env, name => name))
   }
-  const options: EstatusOptions = {}
-  for (const [option, name] of Object.entries(OPTION_ENV)) (options as Record<string, unknown>)[option] = read[name]
-  return { ...options, port: read.PORT, host: read.HOST, logLevel: read.LOG_LEVEL }
+  const options = Object.fromEntries(Object.entries(OPTION_ENV).map(([option, name]) => [option, read[name]]))
+  return { ...options as Pick<ResolvedOptions, keyof typeof OPTION_ENV>, port: read.PORT, host: read.HOST, logLevel: read.LOG_LEVEL }
 }
