@@ -65,18 +65,21 @@ async function failedStart (t: Parameters<typeof tempDir>[0], env: Record<string
 }
 
 t.test('an invalid environment value stops the start with one line naming it', async t => {
-  const threshold = await failedStart(t, { ESTATUS_THRESHOLD: '0' })
+  // The starts run side by side: each is a node process loading TypeScript.
+  const [threshold, several, args] = await Promise.all([
+    failedStart(t, { ESTATUS_THRESHOLD: '0' }),
+    failedStart(t, { ESTATUS_PING_INTERVAL_MS: '-5', CORS_ORIGIN: ',', LOG_LEVEL: 'loud' }),
+    failedStart(t, {}, ['--import-servrs', 'x.json'])
+  ])
   t.equal(threshold.code, 1)
   t.equal(threshold.stderr, 'cannot start: ESTATUS_THRESHOLD must be an integer from 1 to 10, got "0"\n')
 
-  const several = await failedStart(t, { ESTATUS_PING_INTERVAL_MS: '-5', CORS_ORIGIN: ',', LOG_LEVEL: 'loud' })
   t.equal(several.code, 1)
   t.equal(several.stderr.split('\n').length, 2, 'one line')
   t.match(several.stderr, /ESTATUS_PING_INTERVAL_MS must be an integer from 100 to 3600000, got "-5"/)
   t.match(several.stderr, /CORS_ORIGIN must be/)
   t.match(several.stderr, /LOG_LEVEL must be one of/)
 
-  const args = await failedStart(t, {}, ['--import-servrs', 'x.json'])
   t.equal(args.code, 1)
   t.match(args.stderr, /^cannot start: Unknown option '--import-servrs'/)
 })
@@ -88,8 +91,9 @@ t.test('a start that fails on its data file says why in one line, without a stac
   writeFileSync(broken, '{"version": 1, "nextServerId": 2, "nextGroupId": 1, "servers": [{"id": "server-001",\n "snmp": {"community": "s3cr3t-community" x}}], "groups": []}\n')
   const folder = join(dir, 'folder.json')
   mkdirSync(folder)
-  for (const file of [broken, folder]) {
-    const start = await failedStart(t, { ESTATUS_DATA_FILE: file })
+  const starts = await Promise.all([broken, folder].map(file => failedStart(t, { ESTATUS_DATA_FILE: file })))
+  for (const [i, file] of [broken, folder].entries()) {
+    const start = starts[i]!
     t.equal(start.code, 1, `${file}: exit 1`)
     t.match(start.stderr, /^cannot start: [^\n]+\n$/, `${file}: one line`)
     t.notMatch(start.output, /s3cr3t-community/, `${file}: no file content`)
