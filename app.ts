@@ -3,10 +3,10 @@ import cors from '@fastify/cors'
 import { dirname, join, resolve } from 'node:path'
 import configStore from './plugins/config-store.ts'
 import apiEnvelope from './plugins/api-envelope.ts'
-import eventBus, { type EventBus } from './plugins/event-bus.ts'
+import eventBus, { type EventBus, type EventListener } from './plugins/event-bus.ts'
 import configEvents from './plugins/config-events.ts'
 import monitor, { type Monitor } from './plugins/monitor/index.ts'
-import sse from './plugins/sse.ts'
+import sse, { type EventStreams } from './plugins/sse.ts'
 import status from './routes/status.ts'
 import configServers from './routes/config-servers.ts'
 import configGroups from './routes/config-groups.ts'
@@ -17,22 +17,29 @@ import { resolveOptions, type EstatusOptions } from './lib/options.ts'
 import { importAtStart } from './lib/legacy-import.ts'
 import type { ConfigStore } from './lib/config-store.ts'
 
-export type { EstatusOptions } from './lib/options.ts'
+export { EstatusOptionsSchema, type EstatusOptions } from './lib/options.ts'
 export type { ConfigStore, ChangeSet, Mutation } from './lib/config-store.ts'
-export type { EventBus } from './plugins/event-bus.ts'
-export type { Monitor } from './plugins/monitor/index.ts'
+export type { EventListener } from './plugins/event-bus.ts'
+export type { Monitor, MonitorResult } from './plugins/monitor/index.ts'
 export * from './schemas/config.ts'
 export * from './schemas/status.ts'
 export * from './schemas/events.ts'
 
-/** What the host application gets as `fastify.estatus`. */
+/** The host's side of the events: it listens; only the plugin's parts publish. */
+export interface EstatusEvents {
+  /** Every state change of SPEC §5 as it happens; returns the unsubscribe function. */
+  subscribe (listener: EventListener): () => void
+  /** Open `GET /api/events` streams. */
+  readonly clientCount: number
+}
+
+/** What the host application gets as `fastify.estatus`: the only decorator it sees. */
 export interface EstatusApi {
   /** Read and change the configuration, with the API's validation and events. */
-  store: ConfigStore
-  /** Subscribe to the typed events of SPEC §5 (publishing is for the plugin's parts). */
-  events: EventBus
+  readonly store: ConfigStore
+  readonly events: EstatusEvents
   /** Current status of every server. */
-  monitor: Monitor
+  readonly monitor: Monitor
 }
 
 declare module 'fastify' {
@@ -52,7 +59,8 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
 
   await fastify.register(async function estatusScope (scope) {
     if (settings.corsOrigin !== undefined) {
-      await scope.register(cors, { origin: settings.corsOrigin })
+      // The methods of the API, and ETag readable by the page, so it can send If-Match.
+      await scope.register(cors, { origin: settings.corsOrigin, methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'], exposedHeaders: ['ETag'] })
     }
     await scope.register(configStore, { file: resolve(settings.dataFile), watchFile: settings.watchDataFile })
     await scope.register(eventBus)
@@ -65,7 +73,8 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
       diskIntervalMs: settings.diskIntervalMs,
       snmpPort: settings.snmpPort,
       snmpCommunity: settings.snmpCommunity,
-      netappPort: settings.netappPort
+      netappPort: settings.netappPort,
+      probe: settings.monitor
     })
     if (settings.history) {
       await scope.register(history, {
@@ -81,14 +90,21 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     }
     await scope.register(sse, { heartbeatMs: settings.heartbeatMs, replayEvents: settings.replayEvents, maxBufferedBytes: settings.sseMaxBufferedBytes })
     // After every subscriber is in place, so an import is published and probed like any change.
-    if (settings.importFrom) await importAtStart(scope.configStore, settings.importFrom, scope.log)
+    const store = scope.getDecorator<ConfigStore>('configStore')
+    if (settings.importFrom) await importAtStart(store, settings.importFrom, scope.log)
     await scope.register(apiEnvelope)
     await scope.register(configServers)
     await scope.register(configGroups)
     await scope.register(status)
     await scope.register(health)
     if (settings.history) await scope.register(historyRoutes, { clock: settings.historyClock ?? Date.now })
-    api = { store: scope.configStore, events: scope.eventBus, monitor: scope.monitor }
+    const bus = scope.getDecorator<EventBus>('eventBus')
+    const streams = scope.getDecorator<EventStreams>('eventStreams')
+    api = {
+      store,
+      events: { subscribe: listener => bus.subscribe(listener), get clientCount () { return streams.clientCount } },
+      monitor: scope.getDecorator<Monitor>('monitor')
+    }
   }, { prefix: settings.prefix })
 
   fastify.decorate('estatus', api as EstatusApi)

@@ -1,24 +1,38 @@
+#!/usr/bin/env node
 // The standalone server: `npm start`. Settings come from the environment (SPEC §1).
 import Fastify, { type FastifyReply } from 'fastify'
 import { parseArgs } from 'node:util'
 import estatus from './app.ts'
 import { optionsFromEnv } from './lib/options.ts'
 
-const { values: args } = parseArgs({
-  options: { 'import-servers': { type: 'string' }, 'import-layout': { type: 'string' } }
-})
+/**
+ * A start that fails (invalid env, a bad data file, an unwritable folder, a port in use)
+ * says why in one line and exits 1: no stack trace, and never a line of the data file,
+ * which may hold a community or a password.
+ */
+function cannotStart (err: unknown): never {
+  const message = err instanceof Error ? err.message : String(err)
+  console.error(`cannot start: ${message.replace(/\s*\n\s*/g, ' ')}`)
+  process.exit(1)
+}
 
-let env: ReturnType<typeof optionsFromEnv>
+function settings () {
+  const { values: args } = parseArgs({
+    options: { 'import-servers': { type: 'string' }, 'import-layout': { type: 'string' } }
+  })
+  const importFrom = args['import-servers'] || args['import-layout']
+    ? { servers: args['import-servers'], layout: args['import-layout'] }
+    : undefined
+  return { ...optionsFromEnv(process.env), importFrom }
+}
+
+let env: ReturnType<typeof settings>
 try {
-  env = optionsFromEnv(process.env)
+  env = settings()
 } catch (err) {
-  console.error((err as Error).message)
-  process.exit(2)
+  cannotStart(err)
 }
 const { port, host, logLevel, ...options } = env
-const importFrom = args['import-servers'] || args['import-layout']
-  ? { servers: args['import-servers'], layout: args['import-layout'] }
-  : undefined
 
 const app = Fastify({
   logger: {
@@ -34,7 +48,12 @@ const app = Fastify({
   }
 })
 
-await app.register(estatus, { ...options, importFrom })
+try {
+  await app.register(estatus, options)
+} catch (err) {
+  await app.close().catch(() => {})
+  cannotStart(err)
+}
 app.setNotFoundHandler((_request, reply) => {
   reply.code(404).send({ success: false, error: 'Route not found' })
 })
@@ -58,6 +77,7 @@ process.on('SIGTERM', shutdown)
 try {
   await app.listen({ port, host })
 } catch (err) {
-  app.log.error({ err }, 'could not start')
-  process.exit(1)
+  // Stop what the plugin started (fping children) before leaving.
+  await app.close().catch(() => {})
+  cannotStart(err)
 }

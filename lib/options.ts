@@ -1,109 +1,162 @@
-/** Plugin options; each has the env var of SPEC §1 with the same meaning (see `optionsFromEnv`). */
-export interface EstatusOptions {
-  /** The data file (ESTATUS_DATA_FILE), default `data/estatus.json` under the working directory. */
-  dataFile?: string
-  /** Pick up hand edits of the data file while running (default true). */
-  watchDataFile?: boolean
-  /** Allowed CORS origins (CORS_ORIGIN: comma list or `*`); default same-origin only. */
-  corsOrigin?: string[] | '*'
-  pingIntervalMs?: number
-  pingTimeoutMs?: number
-  /** Default consecutive successes/failures to flip online/offline (ESTATUS_THRESHOLD). */
-  threshold?: number
-  diskIntervalMs?: number
-  snmpCommunity?: string
-  snmpPort?: number
-  /** HTTPS port of the NetApp filers' management interface (443). */
-  netappPort?: number
-  heartbeatMs?: number
-  /** How many events the SSE replay buffer keeps for Last-Event-ID resume. */
-  replayEvents?: number
-  /** An event stream client whose unsent data exceeds this many bytes is disconnected (default 1 MiB). */
-  sseMaxBufferedBytes?: number
-  /** Path of the fping binary (default `fping` on PATH). */
-  fpingPath?: string
-  /** Import the old estatus-web files at start when the store is still empty (SPEC §7). */
-  importFrom?: { servers?: string, layout?: string }
-  /** Mount point of the routes, when the host does not wrap the plugin in its own prefix. */
-  prefix?: string
-  /** Record history and serve its routes (ESTATUS_HISTORY=off turns it off; default on). */
-  history?: boolean
-  /** The history database (ESTATUS_HISTORY_FILE), default `history.sqlite` beside the data file (`data/history.sqlite`). */
-  historyFile?: string
-  /** Hours the per-minute rows are kept (ESTATUS_RETAIN_MINUTES_H, 48). */
-  retainMinutesH?: number
-  /** Days the per-hour rows and transitions are kept (ESTATUS_RETAIN_HOURS_D, 400). */
-  retainHoursD?: number
-  /** Days the per-day rows are kept (ESTATUS_RETAIN_DAYS_D, 0 = forever). */
-  retainDaysD?: number
-  /** The history's time source (tests drive it); default Date.now. */
+// One schema for the plugin options: their types, ranges and defaults. The same schema
+// checks the options at `register` and, through env-schema, the environment of the
+// standalone server (each option with an env var below), and the README's table is
+// generated from it (`npm run docs:options`), so none of them can drift.
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Ajv, type ErrorObject } from 'ajv'
+import envSchema from 'env-schema'
+
+const integer = (minimum: number, maximum: number, defaultValue: number, description: string) =>
+  Type.Integer({ minimum, maximum, default: defaultValue, description })
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+export const EstatusOptionsSchema = Type.Object({
+  dataFile: Type.String({ minLength: 1, default: 'data/estatus.json', description: 'the one data file; relative to the working directory' }),
+  watchDataFile: Type.Boolean({ default: true, description: 'pick up hand edits of the data file' }),
+  corsOrigin: Type.Optional(Type.Union([Type.Literal('*'), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+    description: 'allowed origins (the variable: a comma list), or `*`; unset: same-origin only; applies to `/api/events` too; allows every method of the API and exposes `ETag` (for `If-Match`)'
+  })),
+  pingIntervalMs: integer(100, 3600000, 1000, 'one ICMP echo per server per interval'),
+  pingTimeoutMs: integer(50, 60000, 5000, 'wait for a reply; **capped to the interval** (see Monitoring)'),
+  threshold: integer(1, 10, 4, 'consecutive successes / failures that flip a server online / offline, unless the server sets its own'),
+  diskIntervalMs: integer(1000, 86400000, 60000, 'SNMP / NetApp disk rounds per server'),
+  snmpCommunity: Type.String({ minLength: 1, default: 'public', description: 'community for servers that set none' }),
+  snmpPort: integer(1, 65535, 161, 'SNMP agent port'),
+  netappPort: integer(1, 65535, 443, 'HTTPS port of the filers'),
+  heartbeatMs: integer(1000, 3600000, 30000, 'JSON heartbeat on every event stream'),
+  replayEvents: integer(0, 1000000, 1000, 'events kept for `Last-Event-ID` resume'),
+  sseMaxBufferedBytes: integer(1024, 1073741824, 1048576, 'an event client with more unsent data than this is disconnected'),
+  fpingPath: Type.String({ minLength: 1, default: 'fping', description: 'the fping binary' }),
+  monitor: Type.Boolean({ default: true, description: '`false`: nothing is probed (no fping, no disk rounds); statuses still exist — a seam for tests and API-only hosts' }),
+  importFrom: Type.Optional(Type.Object({ servers: Type.Optional(Type.String()), layout: Type.Optional(Type.String()) }, {
+    additionalProperties: false,
+    description: '`{servers, layout}`: import the old estatus-web files at start into an empty store'
+  })),
+  prefix: Type.Optional(Type.String({ description: 'mount point of the routes' })),
+  history: Type.Boolean({ default: true, description: 'record history and serve its routes (the variable: `on` / `off`); off: the routes answer 404' }),
+  historyFile: Type.Optional(Type.String({ minLength: 1, description: 'the history database; default `history.sqlite` beside the data file (`data/history.sqlite`)' })),
+  retainMinutesH: integer(1, 24 * 366, 48, 'hours the per-minute rows are kept'),
+  retainHoursD: integer(1, 36600, 400, 'days the per-hour rows and transitions are kept'),
+  retainDaysD: integer(0, 36600, 0, 'days the per-day rows are kept (0 = forever)')
+}, { additionalProperties: false })
+
+/** The standalone server's own settings (not plugin options). */
+export const ServerEnvSchema = Type.Object({
+  PORT: integer(0, 65535, 3001, 'listening port'),
+  HOST: Type.String({ minLength: 1, default: '::', description: 'listening address (`::` also accepts IPv4)' }),
+  LOG_LEVEL: Type.Union(LOG_LEVELS.map(level => Type.Literal(level)), { default: 'info', description: 'pino level; secrets never reach the log' })
+})
+
+type Schema = typeof EstatusOptionsSchema.properties
+/** Seams for tests that no schema can describe. */
+export interface TestSeams {
+  /** The history's time source; default Date.now. */
   historyClock?: () => number
 }
+/** The options after defaults: what the plugin works with. */
+export type ResolvedOptions = Static<typeof EstatusOptionsSchema> & TestSeams
+/** Plugin options; every one is optional (see `EstatusOptionsSchema` for ranges and defaults). */
+export type EstatusOptions = Partial<ResolvedOptions>
+export interface ServerSettings { port: number, host: string, logLevel: typeof LOG_LEVELS[number] }
 
-const DEFAULTS = {
-  dataFile: 'data/estatus.json',
-  pingIntervalMs: 1000,
-  pingTimeoutMs: 5000,
-  threshold: 4,
-  diskIntervalMs: 60000,
-  snmpCommunity: 'public',
-  snmpPort: 161,
-  netappPort: 443,
-  heartbeatMs: 30000,
-  replayEvents: 1000,
-  history: true,
-  retainMinutesH: 48,
-  retainHoursD: 400,
-  retainDaysD: 0
-} as const
+/** The variable of each option that has one (SPEC §1: same meaning as the option). */
+export const OPTION_ENV = {
+  dataFile: 'ESTATUS_DATA_FILE',
+  corsOrigin: 'CORS_ORIGIN',
+  pingIntervalMs: 'ESTATUS_PING_INTERVAL_MS',
+  pingTimeoutMs: 'ESTATUS_PING_TIMEOUT_MS',
+  threshold: 'ESTATUS_THRESHOLD',
+  diskIntervalMs: 'ESTATUS_DISK_INTERVAL_MS',
+  snmpCommunity: 'ESTATUS_SNMP_COMMUNITY',
+  snmpPort: 'ESTATUS_SNMP_PORT',
+  heartbeatMs: 'ESTATUS_HEARTBEAT_MS',
+  replayEvents: 'ESTATUS_REPLAY_EVENTS',
+  fpingPath: 'ESTATUS_FPING_PATH',
+  history: 'ESTATUS_HISTORY',
+  historyFile: 'ESTATUS_HISTORY_FILE',
+  retainMinutesH: 'ESTATUS_RETAIN_MINUTES_H',
+  retainHoursD: 'ESTATUS_RETAIN_HOURS_D',
+  retainDaysD: 'ESTATUS_RETAIN_DAYS_D'
+} as const satisfies Partial<Record<keyof Schema, string>>
 
-export type ResolvedOptions = Required<Pick<EstatusOptions, keyof typeof DEFAULTS>> & EstatusOptions
-
-export function resolveOptions (options: EstatusOptions): ResolvedOptions {
-  const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined))
-  return { ...DEFAULTS, ...defined }
-}
-
-function integer (env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return undefined
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${name} must be an integer from ${min} to ${max}, got '${raw}'`)
+/** What a value must be, in words: for error messages and the README's table. */
+export function describeSchema (schema: TSchema): string {
+  if (schema.const !== undefined) return `'${schema.const}'`
+  if (schema.anyOf !== undefined) {
+    const choices = (schema.anyOf as TSchema[]).map(describeSchema)
+    return choices.length > 2 ? `one of ${choices.join(', ')}` : choices.join(' or ')
   }
-  return value
-}
-
-function onOff (env: NodeJS.ProcessEnv, name: string): boolean | undefined {
-  const raw = env[name]?.trim().toLowerCase()
-  if (raw === undefined || raw === '') return undefined
-  if (raw === 'on') return true
-  if (raw === 'off') return false
-  throw new Error(`${name} must be 'on' or 'off', got '${env[name]}'`)
-}
-
-/** Reads the env of SPEC §1. Invalid values stop the start with a message naming the variable. */
-export function optionsFromEnv (env: NodeJS.ProcessEnv): EstatusOptions & { port: number, host: string, logLevel: string } {
-  const cors = env.CORS_ORIGIN?.trim()
-  return {
-    port: integer(env, 'PORT', 0, 65535) ?? 3001,
-    host: env.HOST || '::',
-    logLevel: env.LOG_LEVEL || 'info',
-    dataFile: env.ESTATUS_DATA_FILE || undefined,
-    corsOrigin: cors ? (cors === '*' ? '*' : cors.split(',').map(origin => origin.trim()).filter(Boolean)) : undefined,
-    pingIntervalMs: integer(env, 'ESTATUS_PING_INTERVAL_MS', 100, 3600000),
-    pingTimeoutMs: integer(env, 'ESTATUS_PING_TIMEOUT_MS', 50, 60000),
-    threshold: integer(env, 'ESTATUS_THRESHOLD', 1, 10),
-    diskIntervalMs: integer(env, 'ESTATUS_DISK_INTERVAL_MS', 1000, 86400000),
-    snmpCommunity: env.ESTATUS_SNMP_COMMUNITY || undefined,
-    snmpPort: integer(env, 'ESTATUS_SNMP_PORT', 1, 65535),
-    heartbeatMs: integer(env, 'ESTATUS_HEARTBEAT_MS', 1000, 3600000),
-    replayEvents: integer(env, 'ESTATUS_REPLAY_EVENTS', 0, 1000000),
-    fpingPath: env.ESTATUS_FPING_PATH || undefined,
-    history: onOff(env, 'ESTATUS_HISTORY'),
-    historyFile: env.ESTATUS_HISTORY_FILE || undefined,
-    retainMinutesH: integer(env, 'ESTATUS_RETAIN_MINUTES_H', 1, 24 * 366),
-    retainHoursD: integer(env, 'ESTATUS_RETAIN_HOURS_D', 1, 36600),
-    retainDaysD: integer(env, 'ESTATUS_RETAIN_DAYS_D', 0, 36600)
+  switch (schema.type) {
+    case 'integer': return `an integer from ${schema.minimum} to ${schema.maximum}`
+    case 'boolean': return 'true or false'
+    case 'string': return schema.minLength ? 'a non-empty string' : 'a string'
+    case 'array': return `a list of ${describeSchema(schema.items).replace(/^an? /, '')}s`
+    default: return 'an object'
   }
+}
+
+/** One line naming every invalid key of `data`; `name` gives a key's name as the caller knows it. */
+function describeErrors (errors: ErrorObject[], properties: Record<string, TSchema>, data: Record<string, unknown>, name: (key: string) => string) {
+  const problems = new Map<string, string>()
+  for (const error of errors) {
+    const path = error.instancePath.split('/').slice(1)
+    if (error.keyword === 'additionalProperties') {
+      const key = [...path, error.params.additionalProperty].join('.')
+      problems.set(key, `unknown option '${key}'`)
+      continue
+    }
+    const key = path.join('.')
+    if (problems.has(key)) continue
+    const schema = path.length === 1 ? properties[key] : undefined
+    const must = schema === undefined ? error.message : `must be ${describeSchema(schema)}`
+    const value = path.reduce<any>((parent, step) => parent?.[step], data)
+    problems.set(key, `${name(key)} ${must}, got ${JSON.stringify(value)}`)
+  }
+  return [...problems.values()].join('; ')
+}
+
+const validateOptions = new Ajv({ allErrors: true, useDefaults: true }).compile<Static<typeof EstatusOptionsSchema>>(EstatusOptionsSchema)
+
+/**
+ * The options with their defaults, or an error naming every invalid option. Fastify's own
+ * register options (`logLevel`, `logSerializers`) reach the plugin too and are not ours.
+ */
+export function resolveOptions (options: EstatusOptions & { logLevel?: unknown, logSerializers?: unknown }): ResolvedOptions {
+  const { logLevel, logSerializers, historyClock, ...ours } = options
+  const settings = Object.fromEntries(Object.entries(ours).filter(([, value]) => value !== undefined))
+  if (validateOptions(settings)) return historyClock === undefined ? settings : { ...settings, historyClock }
+  const message = describeErrors(validateOptions.errors ?? [], EstatusOptionsSchema.properties, settings, key => `option '${key}'`)
+  throw new Error(`fastify-estatus: invalid options: ${message}`)
+}
+
+/**
+ * Reads the env of SPEC §1 through the same schema: every variable of `OPTION_ENV` is
+ * checked as its option (CORS_ORIGIN, a comma list, is split first). An empty variable
+ * counts as unset. Invalid values throw one line naming the variable.
+ */
+export function optionsFromEnv (env: NodeJS.ProcessEnv): Pick<ResolvedOptions, keyof typeof OPTION_ENV> & ServerSettings {
+  const properties: Record<string, TSchema> = { ...ServerEnvSchema.properties }
+  for (const [option, name] of Object.entries(OPTION_ENV)) properties[name] = EstatusOptionsSchema.properties[option as keyof Schema]
+  const data: Record<string, unknown> = {}
+  for (const name of Object.keys(properties)) {
+    const raw = env[name]?.trim()
+    if (raw) data[name] = raw
+  }
+  const cors = data.CORS_ORIGIN as string | undefined
+  if (cors !== undefined) data.CORS_ORIGIN = cors === '*' ? '*' : cors.split(',').map(origin => origin.trim()).filter(Boolean)
+  // SPEC §9 says on / off; true / false are read as usual.
+  const history = (data.ESTATUS_HISTORY as string | undefined)?.toLowerCase()
+  if (history === 'on' || history === 'off') data.ESTATUS_HISTORY = history === 'on'
+
+  let read: Record<string, any>
+  try {
+    read = envSchema({ schema: Type.Object(properties), data, env: false })
+  } catch (err) {
+    const errors = (err as { errors?: ErrorObject[] }).errors
+    if (errors === undefined) throw err
+    throw new Error(describeErrors(errors, properties, env, name => name))
+  }
+  const options = Object.fromEntries(Object.entries(OPTION_ENV).map(([option, name]) => [option, read[name]]))
+  return { ...options as Pick<ResolvedOptions, keyof typeof OPTION_ENV>, port: read.PORT, host: read.HOST, logLevel: read.LOG_LEVEL }
 }

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { toPublicServer } from '../lib/normalize.ts'
-import type { ChangeSet } from '../lib/config-store.ts'
+import type { ChangeSet, ConfigStore } from '../lib/config-store.ts'
+import type { EventBus } from './event-bus.ts'
 
 /**
  * Publishes every persisted configuration change as the per-item events of SPEC §5.
@@ -10,7 +11,7 @@ import type { ChangeSet } from '../lib/config-store.ts'
  * before the HTTP response does.
  */
 export default fp(async function configEvents (fastify) {
-  const bus = fastify.eventBus
+  const bus = fastify.getDecorator<EventBus>('eventBus')
 
   function publishChanges (changes: ChangeSet) {
     for (const server of changes.serversAdded) bus.publish({ type: 'serverAdded', server: toPublicServer(server) })
@@ -20,7 +21,7 @@ export default fp(async function configEvents (fastify) {
   }
 
   // A failing listener is logged by the store; it never fails the mutation.
-  const unsubscribe = fastify.configStore.onChange(publishChanges)
+  const unsubscribe = fastify.getDecorator<ConfigStore>('configStore').onChange(publishChanges)
   fastify.addHook('onClose', async () => unsubscribe())
 }, {
   name: 'estatus-config-events',

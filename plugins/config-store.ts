@@ -1,18 +1,16 @@
 import fp from 'fastify-plugin'
-import { createConfigStore, type ConfigStore } from '../lib/config-store.ts'
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    configStore: ConfigStore
-  }
-}
+import { createConfigStore } from '../lib/config-store.ts'
 
 export interface ConfigStorePluginOptions {
   file: string
   watchFile?: boolean
 }
 
-/** The lowdb-backed configuration: the only code that touches the data file. */
+/**
+ * The lowdb-backed configuration: the only code that touches the data file. Decorates its
+ * scope with `configStore` (reached with `getDecorator<ConfigStore>`; the host sees it as
+ * `estatus.store`).
+ */
 export default fp<ConfigStorePluginOptions>(async function configStorePlugin (fastify, options) {
   const store = await createConfigStore({
     file: options.file,

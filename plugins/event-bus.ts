@@ -14,12 +14,6 @@ export interface EventBus {
   subscribe (listener: EventListener): () => void
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    eventBus: EventBus
-  }
-}
-
 export function createEventBus (log: FastifyBaseLogger): EventBus {
   const listeners = new Set<EventListener>()
   return {

@@ -2,6 +2,9 @@ import fp from 'fastify-plugin'
 import fastifySseModule, { type fastifySSE } from '@fastify/sse'
 import type { ServerResponse } from 'node:http'
 import type { EstatusEvent, InitialMessage } from '../schemas/events.ts'
+import type { ConfigStore } from '../lib/config-store.ts'
+import type { EventBus } from './event-bus.ts'
+import type { Monitor } from './monitor/index.ts'
 
 export interface SseOptions {
   heartbeatMs: number
@@ -11,15 +14,10 @@ export interface SseOptions {
   maxBufferedBytes?: number
 }
 
-export interface SseHub {
+/** What the hub tells about its streams (the host reads it as `estatus.events.clientCount`). */
+export interface EventStreams {
   /** Open event streams. */
   readonly clientCount: number
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    sseHub: SseHub
-  }
 }
 
 // At run time the default import is the CommonJS module.exports: the fastify-plugin
@@ -76,7 +74,9 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
     for (const client of clients) write(client, text)
   }
 
-  const unsubscribe = fastify.eventBus.subscribe((event: EstatusEvent) => {
+  const store = fastify.getDecorator<ConfigStore>('configStore')
+  const monitor = fastify.getDecorator<Monitor>('monitor')
+  const unsubscribe = fastify.getDecorator<EventBus>('eventBus').subscribe((event: EstatusEvent) => {
     lastId++
     const frame = { id: lastId, text: `id: ${lastId}\ndata: ${JSON.stringify(event)}\n\n` }
     if (options.replayEvents > 0) {
@@ -97,7 +97,7 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
   }
 
   function initial (): string {
-    const message: InitialMessage = { type: 'initial', servers: fastify.monitor.statuses(), groups: fastify.configStore.groups() }
+    const message: InitialMessage = { type: 'initial', servers: monitor.statuses(), groups: store.groups() }
     // The snapshot carries the id of the last event it reflects, so a browser's own
     // reconnect resumes from there instead of needing another snapshot.
     return `id: ${lastId}\ndata: ${JSON.stringify(message)}\n\n`
@@ -132,7 +132,8 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
     client.once('error', leave)
   })
 
-  fastify.decorate('sseHub', { get clientCount () { return clients.size } })
+  const streams: EventStreams = { get clientCount () { return clients.size } }
+  fastify.decorate('eventStreams', streams)
 
   // Before the HTTP server closes: end every stream, so shutdown does not wait on them.
   fastify.addHook('preClose', async () => {

@@ -3,10 +3,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { GroupConfig, ReassignMode } from '../schemas/config.ts'
 import { GroupDeleted, Success, IdParams, IfMatch } from '../schemas/envelope.ts'
 import { itemNotFound } from '../lib/errors.ts'
+import type { ConfigStore } from '../lib/config-store.ts'
 
 /** `/api/config/groups` of SPEC §4. */
 const configGroups: FastifyPluginAsyncTypebox = async function (fastify) {
-  const store = fastify.configStore
+  const store = fastify.getDecorator<ConfigStore>('configStore')
 
   fastify.get('/api/config/groups', {
     schema: { response: { 200: Success(Type.Array(GroupConfig)) } }

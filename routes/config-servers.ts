@@ -3,11 +3,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { PublicServerConfig } from '../schemas/config.ts'
 import { Deleted, Success, IdParams, IfMatch } from '../schemas/envelope.ts'
 import { itemNotFound } from '../lib/errors.ts'
+import type { ConfigStore } from '../lib/config-store.ts'
 import { toPublicServer } from '../lib/normalize.ts'
 
 /** `/api/config/servers` of SPEC §4. The body is validated by the store, which the host API shares. */
 const configServers: FastifyPluginAsyncTypebox = async function (fastify) {
-  const store = fastify.configStore
+  const store = fastify.getDecorator<ConfigStore>('configStore')
 
   fastify.get('/api/config/servers', {
     schema: { response: { 200: Success(Type.Array(PublicServerConfig)) } }

@@ -1,5 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { ConfigStore } from '../lib/config-store.ts'
+import type { Monitor } from '../plugins/monitor/index.ts'
 
 const Check = Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) })
 
@@ -14,9 +16,11 @@ const HealthReport = Type.Object({
 
 /** `GET /health` (not enveloped): still 200 when degraded, so dashboards can show why. */
 const health: FastifyPluginAsyncTypebox = async function (fastify) {
+  const store = fastify.getDecorator<ConfigStore>('configStore')
+  const monitor = fastify.getDecorator<Monitor>('monitor')
   fastify.get('/health', { schema: { response: { 200: HealthReport } } }, async () => {
-    const checks = { store: fastify.configStore.health(), ...fastify.monitor.health() }
-    const statuses = fastify.monitor.statuses()
+    const checks = { store: store.health(), ...monitor.health() }
+    const statuses = monitor.statuses()
     return {
       status: Object.values(checks).every(check => check.ok) ? 'ok' as const : 'degraded' as const,
       timestamp: new Date().toISOString(),

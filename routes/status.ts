@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Monitor } from '../plugins/monitor/index.ts'
 import { ServerStatus } from '../schemas/status.ts'
 import { IdParams, Success } from '../schemas/envelope.ts'
 import { notFound } from '../lib/errors.ts'
@@ -13,7 +14,7 @@ const Summary = Type.Object({
 
 /** The monitor's view of the servers: `/api/servers…` of SPEC §4. */
 const status: FastifyPluginAsyncTypebox = async function (fastify) {
-  const monitor = fastify.monitor
+  const monitor = fastify.getDecorator<Monitor>('monitor')
 
   fastify.get('/api/servers', {
     schema: { response: { 200: Success(Type.Array(ServerStatus)) } }

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { atomicJsonFile } from '../lib/atomic-json-file.ts'
 import { readLegacy } from '../lib/legacy-import.ts'
-import { optionsFromEnv, resolveOptions } from '../lib/options.ts'
+import { optionsFromEnv } from '../lib/options.ts'
 import type { StoreDocument } from '../schemas/config.ts'
 
 const { values } = parseArgs({
@@ -20,7 +20,7 @@ if (values.servers === undefined && values.layout === undefined) {
   process.exit(2)
 }
 
-const target = resolve(values.data ?? resolveOptions(optionsFromEnv(process.env)).dataFile)
+const target = resolve(values.data ?? optionsFromEnv(process.env).dataFile)
 try {
   const file = atomicJsonFile<StoreDocument>(target)
   const existing = await file.read()

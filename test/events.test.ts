@@ -21,9 +21,8 @@ import { StringDecoder } from 'node:string_decoder'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { EventSource } from 'eventsource'
 import { Ajv } from 'ajv'
-import estatus, { type EstatusOptions } from '../app.ts'
+import estatus, { type EstatusEvents, type EstatusOptions } from '../app.ts'
 import { StreamMessage, HeartbeatMessage, type EstatusEvent } from '../schemas/events.ts'
-import type { SseHub } from '../plugins/sse.ts'
 import type { EventBus } from '../plugins/event-bus.ts'
 import { call, tempDir, validServer, type Answer, type Test } from './support/app.ts'
 import { frameReader } from './support/sse.ts'
@@ -42,8 +41,9 @@ interface EventsApp {
   url: string
   port: number
   dataFile: string
-  /** The plugin's SSE hub and event bus: they live in its encapsulated scope, not on `app`. */
-  hub: SseHub
+  /** The host's `estatus.events` (it counts the open streams). */
+  hub: EstatusEvents
+  /** The plugin's event bus: it lives in its encapsulated scope, not on `app`. */
   bus: EventBus
   call (method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer>
   connections (): Promise<number>
@@ -67,8 +67,8 @@ async function startEvents (t: Test, options: EstatusOptions = {}, host: { fasti
   let closed: Promise<void> | null = null
   const close = () => (closed ??= app.close())
   t.teardown(close)
-  const scope = scopes.find(instance => (instance as { sseHub?: SseHub }).sseHub !== undefined)
-  if (scope === undefined) throw new Error('the estatus scope with the SSE hub was not found')
+  const scope = scopes.find(instance => instance.hasDecorator('eventBus'))
+  if (scope === undefined) throw new Error('the estatus scope with the event bus was not found')
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : 0
   const url = `http://127.0.0.1:${port}`
@@ -77,8 +77,8 @@ async function startEvents (t: Test, options: EstatusOptions = {}, host: { fasti
     url,
     port,
     dataFile,
-    hub: scope.sseHub,
-    bus: scope.eventBus,
+    hub: app.estatus.events,
+    bus: scope.getDecorator<EventBus>('eventBus'),
     call: (method, path, body, headers) => call(url, method, path, body, headers),
     connections: () => new Promise((resolve, reject) => app.server.getConnections((err, count) => (err ? reject(err) : resolve(count)))),
     close

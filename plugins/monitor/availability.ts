@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { createPinger, effectivePingTimeout, type PingResult } from '../../probes/fping/index.ts'
+import { createPinger, effectivePingTimeout, type Pinger, type PingResult } from '../../probes/fping/index.ts'
 import { createResolver } from './resolver.ts'
 import { createStateMachine } from './state-machine.ts'
 import type { Entry, MonitorContext } from './entry.ts'
@@ -10,7 +10,11 @@ export interface AvailabilityOptions {
   /** Default consecutive successes / failures to flip a server online / offline. */
   threshold: number
   fpingPath?: string
+  /** false (the app's `monitor: false`): statuses are kept, nothing is resolved or probed. */
+  probe?: boolean
 }
+
+const IDLE_PINGER: Pinger = { setTargets () {}, error: null, close: async () => {} }
 
 /**
  * The ICMP side of the monitor: names resolved to addresses, one fping target per
@@ -31,7 +35,8 @@ export function createAvailability (ctx: MonitorContext, options: AvailabilityOp
     for (const entry of targets) record(entry, result.alive, { rttMs: result.rttMs, error })
   }
 
-  const pinger = createPinger({
+  const probing = options.probe !== false
+  const pinger = (probing ? createPinger : () => IDLE_PINGER)({
     intervalMs: options.pingIntervalMs,
     timeoutMs: options.pingTimeoutMs,
     fpingPath: options.fpingPath,
@@ -73,6 +78,7 @@ export function createAvailability (ctx: MonitorContext, options: AvailabilityOp
   }
 
   async function resolveTarget (entry: Entry) {
+    if (!probing) return
     const name = entry.server.dnsAddress
     const result = await resolver.resolve(name)
     if (entries.get(entry.server.id) !== entry || entry.server.dnsAddress !== name) return
@@ -83,6 +89,7 @@ export function createAvailability (ctx: MonitorContext, options: AvailabilityOp
   // Names are looked up again when their cache entry expires; an unresolvable name counts
   // as a failed probe every interval, so the server goes (and stays) offline.
   const nameTimer = setInterval(() => {
+    if (!probing) return
     for (const entry of entries.values()) {
       if (isIP(entry.server.dnsAddress)) continue
       if (entry.address === null) record(entry, false, { error: entry.status.lastError ?? `cannot resolve ${entry.server.dnsAddress}` })

@@ -1,7 +1,7 @@
 import type { ServerConfig } from '../../schemas/config.ts'
 import type { ServerStatus } from '../../schemas/status.ts'
 import type { DiskReading } from '../../probes/disk-reading.ts'
-import { createDiskScheduler, hasDisks } from './disk-scheduler.ts'
+import { createDiskScheduler, hasDisks, type DiskScheduler } from './disk-scheduler.ts'
 import type { Entry, MonitorContext } from './entry.ts'
 
 export interface DisksOptions {
@@ -10,7 +10,11 @@ export interface DisksOptions {
   snmpCommunity: string
   /** HTTPS port of NetApp filers (443). */
   netappPort: number
+  /** false: no disk rounds (the app's `monitor: false`). */
+  probe?: boolean
 }
+
+const IDLE_DISKS: DiskScheduler = { set () {}, remove () {}, close: async () => {} }
 
 /** What a dashboard shows of a disk; a diskUpdate is sent when any of it changes. */
 const diskFiguresKey = (disks: ServerStatus['diskInfo']) =>
@@ -44,7 +48,7 @@ export function createDisks (ctx: MonitorContext, options: DisksOptions) {
     ctx.emit({ kind: 'disks', serverId: server.id, at: Date.now(), diskInfo, ...(error === undefined ? {} : { error }) })
   }
 
-  const scheduler = createDiskScheduler({ ...options, intervalMs: options.diskIntervalMs, log: ctx.log, onRound })
+  const scheduler = (options.probe === false ? () => IDLE_DISKS : createDiskScheduler)({ ...options, intervalMs: options.diskIntervalMs, log: ctx.log, onRound })
 
   return {
     /** Starts, restarts or leaves alone the rounds of a new or changed server. */

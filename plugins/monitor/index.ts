@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import type { ServerConfig } from '../../schemas/config.ts'
 import type { ServerStatus } from '../../schemas/status.ts'
-import type { ChangeSet } from '../../lib/config-store.ts'
+import type { ChangeSet, ConfigStore } from '../../lib/config-store.ts'
+import type { EventBus } from '../event-bus.ts'
 import { createAvailability, type AvailabilityOptions } from './availability.ts'
 import { createDisks, type DisksOptions } from './disks.ts'
 import type { Entry, MonitorContext, MonitorResult } from './entry.ts'
@@ -20,17 +21,11 @@ export interface Monitor {
   onResult (listener: (result: MonitorResult) => void): () => void
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    monitor: Monitor
-  }
-}
-
 export interface MonitorOptions extends AvailabilityOptions, DisksOptions {}
 
 export default fp<MonitorOptions>(async function monitorPlugin (fastify, options) {
-  const store = fastify.configStore
-  const bus = fastify.eventBus
+  const store = fastify.getDecorator<ConfigStore>('configStore')
+  const bus = fastify.getDecorator<EventBus>('eventBus')
   const log = fastify.log.child({ plugin: 'monitor' })
   const entries = new Map<string, Entry>()
   const listeners = new Set<(result: MonitorResult) => void>()
