@@ -1,9 +1,7 @@
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { basename, dirname, join } from 'node:path'
 import type { Adapter } from 'lowdb'
-
-export const contentHash = (text: string) => createHash('sha256').update(text).digest('hex')
 
 function isAlive (pid: number): boolean {
   try {
@@ -25,11 +23,11 @@ function isAlive (pid: number): boolean {
  * named with our own pid are left alone: another adapter of this process may be writing
  * one.) It also creates the file's directory if needed.
  */
-export function atomicJsonFile<T> (file: string) {
+export function atomicJsonFile<T> (file: string, serialize: (data: T) => string = data => JSON.stringify(data, null, 2) + '\n') {
   const directory = dirname(file)
   const tempPrefix = `.${basename(file)}.`
   const tempName = /^(\d+)\.[0-9a-f]+\.tmp$/
-  let lastWrittenHash: string | null = null
+  let lastWrittenText: string | null = null
   let staleTempsChecked = false
 
   async function removeStaleTemps () {
@@ -44,8 +42,9 @@ export function atomicJsonFile<T> (file: string) {
     }
   }
 
-  const adapter: Adapter<T> & { readText (): Promise<string | null>, readonly lastWrittenHash: string | null } = {
-    get lastWrittenHash () { return lastWrittenHash },
+  const adapter: Adapter<T> & { readText (): Promise<string | null>, readonly lastWrittenText: string | null } = {
+    /** What this adapter wrote last: a file that still reads so holds no hand edit. */
+    get lastWrittenText () { return lastWrittenText },
 
     async readText () {
       try {
@@ -67,7 +66,7 @@ export function atomicJsonFile<T> (file: string) {
         staleTempsChecked = true
         await removeStaleTemps()
       }
-      const text = JSON.stringify(data, null, 2) + '\n'
+      const text = serialize(data)
       const temp = join(directory, `${tempPrefix}${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
       const handle = await open(temp, 'wx', 0o600)
       try {
@@ -80,7 +79,7 @@ export function atomicJsonFile<T> (file: string) {
       }
       await handle.close()
       try {
-        lastWrittenHash = contentHash(text)
+        lastWrittenText = text
         await rename(temp, file)
       } catch (err) {
         await rm(temp, { force: true })
