@@ -3,6 +3,7 @@ import Fastify, { type FastifyReply } from 'fastify'
 import { parseArgs } from 'node:util'
 import estatus from './app.ts'
 import { optionsFromEnv } from './lib/options.ts'
+import { DataFileError } from './lib/config-store.ts'
 
 const { values: args } = parseArgs({
   options: { 'import-servers': { type: 'string' }, 'import-layout': { type: 'string' } }
@@ -34,7 +35,14 @@ const app = Fastify({
   }
 })
 
-await app.register(estatus, { ...options, importFrom })
+try {
+  await app.register(estatus, { ...options, importFrom })
+} catch (err) {
+  // A data file we cannot start on: one line naming the file and the problem, no stack.
+  if (!(err instanceof DataFileError)) throw err
+  console.error(err.message)
+  process.exit(1)
+}
 app.setNotFoundHandler((_request, reply) => {
   reply.code(404).send({ success: false, error: 'Route not found' })
 })

@@ -39,7 +39,7 @@ interface Document { version: 1, nextServerId: number, nextGroupId: number, serv
 const ip = (prefix: string, i: number) => `${prefix}.${(i >> 8) & 255}.${i & 255}`
 
 function makeServer (i: number): Omit<Server, 'id'> {
-  const server: Omit<Server, 'id'> = { name: `srv-${i}`, ip: ip('10.20', i), dnsAddress: `host-${i}.example.lan` }
+  const server: Omit<Server, 'id'> = { name: `srv-${i}`, ip: ip('10.20', i), dnsAddress: ip('127.1', i) }
   if (i % 4 === 0) server.snmp = { enabled: true, community: `community-${i}`, disks: [{ index: 31, name: 'root' }, { index: 36, name: 'data' }] }
   return server
 }

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 
 const Check = Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) })
+const StoreCheck = Type.Object({ ...Check.properties, readOnly: Type.Optional(Type.Boolean()) })
 
 const HealthReport = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
@@ -9,7 +10,7 @@ const HealthReport = Type.Object({
   uptime: Type.Number({ description: 'seconds since the process started' }),
   serverCount: Type.Integer(),
   onlineCount: Type.Integer(),
-  checks: Type.Object({ store: Check, icmp: Check, snmp: Check })
+  checks: Type.Object({ store: StoreCheck, icmp: Check, snmp: Check })
 })
 
 /** `GET /health` (not enveloped): still 200 when degraded, so dashboards can show why. */
