@@ -1,4 +1,5 @@
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { basename, dirname, join } from 'node:path'
 import type { Adapter } from 'lowdb'
@@ -28,6 +29,7 @@ export function atomicJsonFile<T> (file: string, serialize: (data: T) => string 
   const tempPrefix = `.${basename(file)}.`
   const tempName = /^(\d+)\.[0-9a-f]+\.tmp$/
   let lastWrittenText: string | null = null
+  let lastWrittenStats: Stats | null = null
   let staleTempsChecked = false
 
   async function removeStaleTemps () {
@@ -42,9 +44,15 @@ export function atomicJsonFile<T> (file: string, serialize: (data: T) => string 
     }
   }
 
-  const adapter: Adapter<T> & { readText (): Promise<string | null>, readonly lastWrittenText: string | null } = {
+  const adapter: Adapter<T> & { readText (): Promise<string | null>, readonly lastWrittenText: string | null, isLastWritten (stats: Stats): boolean } = {
     /** What this adapter wrote last: a file that still reads so holds no hand edit. */
     get lastWrittenText () { return lastWrittenText },
+
+    /** The file is still the one this adapter wrote last (same inode, size and mtime): no need to read it. */
+    isLastWritten (stats: Stats) {
+      const last = lastWrittenStats
+      return last !== null && stats.dev === last.dev && stats.ino === last.ino && stats.size === last.size && stats.mtimeMs === last.mtimeMs
+    },
 
     async readText () {
       try {
@@ -72,6 +80,7 @@ export function atomicJsonFile<T> (file: string, serialize: (data: T) => string 
       try {
         await handle.writeFile(text)
         await handle.sync()
+        lastWrittenStats = await handle.stat()
       } catch (err) {
         await handle.close()
         await rm(temp, { force: true })

@@ -33,6 +33,32 @@ function deepFreeze<T> (value: T): T {
 }
 
 /**
+ * What is wrong with the store, if anything: a write that failed (until one succeeds), and
+ * the file (unreadable, or holding a rejected hand edit) until it holds a good configuration.
+ */
+/** The replacement of the configuration by `input`, checked now as a stored document. */
+function replacing (input: unknown, checkDocument: (value: unknown) => StoreDocument): Apply<StoreDocument> {
+  const next = checkDocument(copyInput(input))
+  return document => mutations.replaceDocument(document, next)
+}
+
+function healthTracker (readOnly: string | null) {
+  let writeFailure: string | null = null
+  let fileProblem: string | null = null
+  return {
+    written () { writeFailure = fileProblem = null },
+    writeFailed (error: string) { writeFailure = error },
+    fileGood () { fileProblem = null },
+    fileRejected (error: string) { fileProblem = error },
+    report (): StoreHealth {
+      const error = writeFailure ?? fileProblem
+      if (error !== null) return { ok: false, error, ...(readOnly === null ? {} : { readOnly: true }) }
+      return readOnly === null ? { ok: true } : { ok: true, readOnly: true, error: readOnly }
+    }
+  }
+}
+
+/**
  * The configuration store: one document in one data file. This module wires the parts in
  * lib/store/: the pure mutations, the write queue that persists them, the hand-edit
  * watcher, ETags and lookups.
@@ -48,7 +74,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
 
   let committed: StoreDocument = deepFreeze(loaded.document)
   let sortedGroups = { of: committed.groups, sorted: sortGroups(committed.groups) }
-  let health: StoreHealth = readOnly === null ? { ok: true } : { ok: true, readOnly: true, error: readOnly }
+  const health = healthTracker(readOnly)
   const listeners = new Set<ChangeListener>()
   let handEdits: HandEditWatcher | null = null
 
@@ -63,11 +89,11 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     commit (draft) {
       committed = deepFreeze(draft)
       // The file now holds a good configuration again, whatever a hand edit left in it.
-      if (readOnly === null) health = { ok: true }
+      if (readOnly === null) health.written()
     },
     failure (err) {
       db.data = committed
-      health = { ok: false, error: `could not write ${file}: ${describeFsError(err)}; the last change was not saved` }
+      health.writeFailed(`could not write ${file}: ${describeFsError(err)}; the last change was not saved`)
       log.error({ err, file }, 'could not write the data file; the change is not applied')
       return new HttpError(500, 'Could not save the configuration')
     },
@@ -89,10 +115,6 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     return queue.enqueue(apply)
   }
 
-  const replaceWith = (input: unknown) => {
-    const next = checkDocument(copyInput(input))
-    return (document: StoreDocument) => mutations.replaceDocument(document, next)
-  }
 
   if (options.watchFile !== false) {
     handEdits = watchHandEdits({
@@ -101,15 +123,16 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       debounceMs: options.watchDebounceMs ?? 100,
       readText: () => adapter.readText(),
       lastWrittenText: () => adapter.lastWrittenText,
+      isLastWritten: stats => adapter.isLastWritten(stats),
       writing: () => queue.busy,
-      apply: async edited => (await queue.enqueue(replaceWith(edited))).changes,
+      apply: async edited => (await queue.enqueue(replacing(edited, checkDocument))).changes,
       restore () {
         if (readOnly !== null) return
         queue.enqueue(document => ({ document, value: null, changes: noChanges() }))
           .catch(err => log.error({ err, file }, 'could not write the data file back'))
       },
-      healthy () { if (readOnly === null) health = { ok: true } },
-      unhealthy (error) { health = { ...health, ok: false, error } }
+      healthy: health.fileGood,
+      unhealthy: health.fileRejected
     })
   }
 
@@ -129,7 +152,6 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     },
     updateServer: async (id, input, precondition) => {
       const body = parseServer(input)
-      mutations.checkBodyId(body.id, id)
       return change(document => mutations.updateServer(document, { id, body, ifMatch: precondition?.ifMatch }))
     },
     deleteServer: async (id, precondition) => change(document => mutations.deleteServer(document, { id, ifMatch: precondition?.ifMatch })),
@@ -139,16 +161,15 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     },
     updateGroup: async (id, input, precondition) => {
       const body = parseGroup(input)
-      mutations.checkBodyId(body.id, id)
       return change(document => mutations.updateGroup(document, { id, body, ifMatch: precondition?.ifMatch }))
     },
     deleteGroup: async (id, options = {}) => change(document => mutations.deleteGroup(document, { id, ...options })),
-    replace: async input => change(replaceWith(input)),
+    replace: async input => change(replacing(input, checkDocument)),
     onChange (listener) {
       listeners.add(listener)
       return () => { listeners.delete(listener) }
     },
-    health: () => health,
+    health: health.report,
     async close () {
       handEdits?.close()
       // Let every acknowledged or queued change reach the disk.

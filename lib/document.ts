@@ -13,19 +13,20 @@ export const MAX_NESTING = 32
 
 /**
  * Refuses input nested deeper than MAX_NESTING before anything recursive (structuredClone,
- * a deep freeze) walks it: 10,000 levels would overflow the stack there. Breadth first, so
- * the check itself never recurses; the field named is the top-level one that holds it.
+ * a deep freeze) walks it: 10,000 levels would overflow the stack there. With its own
+ * stack, so the check itself never recurses; the field named is the top-level one.
  */
 export function checkNesting (input: unknown) {
-  let level: Array<[unknown, string]> = [[input, 'body']]
-  for (let depth = 0; level.length > 0; depth++) {
-    const next: Array<[unknown, string]> = []
-    for (const [node, field] of level) {
-      if (typeof node !== 'object' || node === null) continue
-      if (depth === MAX_NESTING) throw invalid(field, `is nested too deeply (more than ${MAX_NESTING} levels)`)
-      for (const [key, child] of Object.entries(node)) next.push([child, depth === 0 ? key : field])
-    }
-    level = next
+  const stack: Array<[object, number, string]> = []
+  const push = (value: unknown, depth: number, field: string) => {
+    if (typeof value !== 'object' || value === null) return
+    if (depth > MAX_NESTING) throw invalid(field, `is nested too deeply (more than ${MAX_NESTING} levels)`)
+    stack.push([value, depth, field])
+  }
+  push(input, 1, 'body')
+  while (stack.length > 0) {
+    const [node, depth, field] = stack.pop()!
+    for (const key in node) if (Object.hasOwn(node, key)) push((node as Record<string, unknown>)[key], depth + 1, depth === 1 ? key : field)
   }
 }
 

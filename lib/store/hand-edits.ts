@@ -1,4 +1,5 @@
-import { watch, type FSWatcher } from 'node:fs'
+import { watch, type FSWatcher, type Stats } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
 import { describeJsonError } from '../errors.ts'
@@ -12,6 +13,8 @@ export interface HandEditOptions {
   readText (): Promise<string | null>
   /** What the store wrote last: the file still holding it was not edited. */
   lastWrittenText (): string | null
+  /** The file is still the one the store wrote last, judged by its metadata alone. */
+  isLastWritten (stats: Stats): boolean
   /** A write of ours is queued or in flight: look once it has landed. */
   writing (): boolean
   /** Applies an edited document as a replacement of the configuration. */
@@ -59,6 +62,12 @@ export function watchHandEdits (options: HandEditOptions): HandEditWatcher {
     wanted = false
     if (closed) return
     if (options.writing()) { wanted = true; return }
+    // Our own writes trigger the watcher too: they are recognised without reading megabytes.
+    const stats = await stat(file).catch(() => null)
+    if (stats !== null && options.isLastWritten(stats) && !options.writing()) {
+      options.healthy()
+      return
+    }
     let text: string | null
     try {
       text = await options.readText()

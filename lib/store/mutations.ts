@@ -10,7 +10,7 @@ import { keepStoredSecrets, sortGroups } from '../normalize.ts'
 import { checkGroupRules, checkServerRules } from '../document.ts'
 import { ifMatchAllows } from './etag.ts'
 import { generateId, nextSerial } from './ids.ts'
-import { positionOf } from './lookup.ts'
+import { positionOf, withItem } from './lookup.ts'
 import { noChanges, type Applied, type ChangeSet, type Precondition } from './types.ts'
 
 export interface ItemChange<Body> extends Precondition { id: string, body: Body }
@@ -52,7 +52,7 @@ export function createServer (document: StoreDocument, body: ServerInput): Appli
   }
   const server = completeServer(body, id)
   return {
-    document: { ...document, nextServerId, servers: [...document.servers, server] },
+    document: { ...document, nextServerId, servers: withItem(document.servers, server) },
     value: server,
     changes: { ...noChanges(), serversAdded: [server] }
   }
@@ -63,7 +63,7 @@ export function updateServer (document: StoreDocument, { id, body, ifMatch }: It
   const { index, item: before } = locate(document.servers, id, 'Server', { ifMatch })
   const after = completeServer(body, id, before)
   return {
-    document: { ...document, servers: document.servers.with(index, after) },
+    document: { ...document, servers: withItem(document.servers, after, index) },
     value: after,
     changes: { ...noChanges(), serversUpdated: [{ before, after }] }
   }
@@ -100,7 +100,7 @@ export function createGroup (document: StoreDocument, body: GroupInput): Applied
     rowOrder: body.rowOrder ?? 1
   }
   checkGroupRules(group, document)
-  return withGroups({ ...document, nextGroupId: next }, [...document.groups, group], group)
+  return withGroups({ ...document, nextGroupId: next }, withItem(document.groups, group), group)
 }
 
 export function updateGroup (document: StoreDocument, { id, body, ifMatch }: ItemChange<GroupInput>): Applied<GroupConfig> {
@@ -115,7 +115,7 @@ export function updateGroup (document: StoreDocument, { id, body, ifMatch }: Ite
     rowOrder: body.rowOrder ?? before.rowOrder
   }
   checkGroupRules(group, document)
-  return withGroups(document, document.groups.with(index, group), group)
+  return withGroups(document, withItem(document.groups, group, index), group)
 }
 
 export function deleteGroup (document: StoreDocument, { id, ifMatch, reassign }: ItemRemoval & { reassign?: ReassignMode }): Applied<{ deletedId: string, reassignedServers: string[] }> {
