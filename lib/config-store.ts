@@ -88,8 +88,9 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     },
     commit (draft) {
       committed = deepFreeze(draft)
-      // The file now holds a good configuration again, whatever a hand edit left in it.
-      if (readOnly === null) health.written()
+      // The file now holds a good configuration again, whatever a hand edit left in it
+      // (read-only, only a good hand edit gets here).
+      health.written()
     },
     failure (err) {
       db.data = committed
@@ -114,7 +115,6 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     if (readOnly !== null) return Promise.reject(new HttpError(503, 'The configuration is read-only (the data file is not writable): changes are refused'))
     return queue.enqueue(apply)
   }
-
 
   if (options.watchFile !== false) {
     handEdits = watchHandEdits({
