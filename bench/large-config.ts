@@ -15,7 +15,8 @@
 //              JSON.stringify of every status. No validation, no events, no ETags.
 // Per size and server: HEALTH sequential `GET /health`, POSTS sequential creates, CLIENTS
 // new `/api/events` clients one after another (time from connect to the whole `initial`
-// frame), and a few `GET /api/config/servers`. p50/p99 of each.
+// frame), and a few `GET /api/config/servers`. p50/p99 of each. Then the store alone, in
+// this process: its start and POSTS creates without HTTP and without the monitor.
 // Targets at 50,000: /health p99 ≤ 10 ms, POST p99 ≤ 50 ms, initial p99 ≤ 1 s.
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
@@ -227,6 +228,30 @@ async function measure (mode: 'ours' | 'reference', dir: string, size: number, s
   }
 }
 
+/**
+ * The store alone (no HTTP, no monitor): creates through `createConfigStore` on the same
+ * file, so the store's share of a POST is seen apart from what the monitor does per change.
+ */
+async function measureStore (dir: string, size: number, seedText: string): Promise<{ start: number, create: Figures }> {
+  const { createConfigStore } = await import('../lib/config-store.ts')
+  const { default: Fastify } = await import('fastify')
+  const quiet = Fastify({ logger: { level: 'silent' } })
+  const file = join(dir, `store-${size}`, 'estatus.json')
+  await mkdir(join(file, '..'), { recursive: true })
+  await writeFile(file, seedText)
+  const began = performance.now()
+  const store = await createConfigStore({ file, log: quiet.log, watchFile: true })
+  const start = performance.now() - began
+  const create = await timed(POSTS, async n => {
+    const t0 = performance.now()
+    await store.createServer({ ...makeServer(size + n + 1), name: `new-${n}` })
+    return performance.now() - t0
+  })
+  await store.close()
+  await quiet.close()
+  return { start, create }
+}
+
 async function main () {
   const dir = await mkdtemp(join(tmpdir(), 'estatus-bench-large-'))
   const cleanup = () => rm(dir, { recursive: true, force: true })
@@ -243,6 +268,8 @@ async function main () {
         const result = await measure(mode, dir, size, seedText)
         console.log(`${String(size).padEnd(8)} ${mode.padEnd(10)} ${cell(result.start)} ${cell(result.health)} ${cell(result.post)} ${cell(result.initial)} ${`${(result.initialBytes / 1048576).toFixed(1)} MiB`.padStart(13)} ${cell(result.configList)}`)
       }
+      const store = await measureStore(dir, size, seedText)
+      console.log(`${String(size).padEnd(8)} ${'store only'.padEnd(10)} ${cell({ p50: store.start, p99: store.start })} ${''.padStart(16)} ${cell(store.create)}   (createConfigStore + createServer, in process)`)
       console.log(`${''.padEnd(8)} ${'targets'.padEnd(10)} ${''.padStart(16)} ${'≤ 10 (p99)'.padStart(16)} ${'≤ 50 (p99)'.padStart(16)} ${'≤ 1000 (p99)'.padStart(16)}   (binding at 50,000)`)
     }
   } finally {

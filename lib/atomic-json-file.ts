@@ -44,7 +44,7 @@ export function atomicJsonFile<T> (file: string, serialize: (data: T) => string 
     }
   }
 
-  const adapter: Adapter<T> & { readText (): Promise<string | null>, readonly lastWrittenText: string | null, isLastWritten (stats: Stats): boolean } = {
+  const adapter: Adapter<T> & { readText (): Promise<string | null>, readonly lastWrittenText: string | null, isLastWritten (stats: Stats): boolean, prepare (): Promise<void> } = {
     /** What this adapter wrote last: a file that still reads so holds no hand edit. */
     get lastWrittenText () { return lastWrittenText },
 
@@ -68,12 +68,16 @@ export function atomicJsonFile<T> (file: string, serialize: (data: T) => string 
       return text === null || text.trim() === '' ? null : JSON.parse(text) as T
     },
 
+    /** Creates the folder if needed and removes the temp files of dead processes (once). */
+    async prepare () {
+      if (staleTempsChecked) return
+      await mkdir(directory, { recursive: true })
+      staleTempsChecked = true
+      await removeStaleTemps()
+    },
+
     async write (data: T) {
-      if (!staleTempsChecked) {
-        await mkdir(directory, { recursive: true })
-        staleTempsChecked = true
-        await removeStaleTemps()
-      }
+      await adapter.prepare()
       const text = serialize(data)
       const temp = join(directory, `${tempPrefix}${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
       const handle = await open(temp, 'wx', 0o600)

@@ -37,6 +37,7 @@ const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS'])
 
 export interface DataFile {
   readText (): Promise<string | null>
+  prepare (): Promise<void>
   write (document: StoreDocument): Promise<void>
 }
 
@@ -73,6 +74,8 @@ export async function loadDataFile (file: string, dataFile: DataFile, check: (va
   } catch (err) {
     throw new DataFileError(`The data file ${file} is not a valid estatus configuration: ${(err as Error).message}`)
   }
+  // A crash may have left a temp file of ours beside the file: gone at the start, not at the first change.
+  await dataFile.prepare().catch(() => {})
   if (text !== null && ((await stat(file)).mode & 0o222) === 0) {
     return { document, readOnly: `${file} is read-only (no write permission)` }
   }
