@@ -1,9 +1,8 @@
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises'
-import { createHash, randomBytes } from 'node:crypto'
+import type { Stats } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { basename, dirname, join } from 'node:path'
 import type { Adapter } from 'lowdb'
-
-export const contentHash = (text: string) => createHash('sha256').update(text).digest('hex')
 
 function isAlive (pid: number): boolean {
   try {
@@ -25,11 +24,12 @@ function isAlive (pid: number): boolean {
  * named with our own pid are left alone: another adapter of this process may be writing
  * one.) It also creates the file's directory if needed.
  */
-export function atomicJsonFile<T> (file: string) {
+export function atomicJsonFile<T> (file: string, serialize: (data: T) => string = data => JSON.stringify(data, null, 2) + '\n') {
   const directory = dirname(file)
   const tempPrefix = `.${basename(file)}.`
   const tempName = /^(\d+)\.[0-9a-f]+\.tmp$/
-  let lastWrittenHash: string | null = null
+  let lastWrittenText: string | null = null
+  let lastWrittenStats: Stats | null = null
   let staleTempsChecked = false
 
   async function removeStaleTemps () {
@@ -44,8 +44,15 @@ export function atomicJsonFile<T> (file: string) {
     }
   }
 
-  const adapter: Adapter<T> & { readText (): Promise<string | null>, readonly lastWrittenHash: string | null } = {
-    get lastWrittenHash () { return lastWrittenHash },
+  const adapter: Adapter<T> & { readText (): Promise<string | null>, readonly lastWrittenText: string | null, isLastWritten (stats: Stats): boolean, prepare (): Promise<void> } = {
+    /** What this adapter wrote last: a file that still reads so holds no hand edit. */
+    get lastWrittenText () { return lastWrittenText },
+
+    /** The file is still the one this adapter wrote last (same inode, size and mtime): no need to read it. */
+    isLastWritten (stats: Stats) {
+      const last = lastWrittenStats
+      return last !== null && stats.dev === last.dev && stats.ino === last.ino && stats.size === last.size && stats.mtimeMs === last.mtimeMs
+    },
 
     async readText () {
       try {
@@ -61,18 +68,23 @@ export function atomicJsonFile<T> (file: string) {
       return text === null || text.trim() === '' ? null : JSON.parse(text) as T
     },
 
+    /** Creates the folder if needed and removes the temp files of dead processes (once). */
+    async prepare () {
+      if (staleTempsChecked) return
+      await mkdir(directory, { recursive: true })
+      staleTempsChecked = true
+      await removeStaleTemps()
+    },
+
     async write (data: T) {
-      if (!staleTempsChecked) {
-        await mkdir(directory, { recursive: true })
-        staleTempsChecked = true
-        await removeStaleTemps()
-      }
-      const text = JSON.stringify(data, null, 2) + '\n'
+      await adapter.prepare()
+      const text = serialize(data)
       const temp = join(directory, `${tempPrefix}${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
       const handle = await open(temp, 'wx', 0o600)
       try {
         await handle.writeFile(text)
         await handle.sync()
+        lastWrittenStats = await handle.stat()
       } catch (err) {
         await handle.close()
         await rm(temp, { force: true })
@@ -80,7 +92,7 @@ export function atomicJsonFile<T> (file: string) {
       }
       await handle.close()
       try {
-        lastWrittenHash = contentHash(text)
+        lastWrittenText = text
         await rename(temp, file)
       } catch (err) {
         await rm(temp, { force: true })

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { ServerInput, GroupInput, type StoreDocument, type ServerConfig, type GroupConfig } from '../schemas/config.ts'
-import { checkServerRules, createValidators } from './document.ts'
+import { checkServerRules, createValidators, groupNameKey } from './document.ts'
 import type { ConfigStore } from './config-store.ts'
 
 export interface ImportReport {
@@ -91,7 +91,7 @@ export function convertLegacy (legacyServers: unknown, legacyLayout: unknown): {
       const id = input.id ?? `group-${i + 1}`
       if (input.id === undefined) notes.push(`given id ${id}`)
       if (groups.some(group => group.id === id)) throw new Error(`duplicate id '${id}'`)
-      if (groups.some(group => group.name.toLowerCase() === input.name.toLowerCase())) throw new Error(`duplicate name '${input.name}'`)
+      if (groups.some(group => groupNameKey(group.name) === groupNameKey(input.name))) throw new Error(`duplicate name '${input.name}'`)
       groups.push({
         id,
         name: input.name,

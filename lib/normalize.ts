@@ -31,7 +31,10 @@ function dropUndefined<T extends Json> (object: T): T {
 function normalizeSnmp (value: unknown, field: string): unknown {
   if (!isObject(value)) return value
   const { storageIndexes, diskNames, ...snmp } = value
-  if (snmp.disks === undefined && storageIndexes !== undefined) snmp.disks = disksFrom({ storageIndexes, diskNames }, field)
+  // The edit form sends `disks: []` beside the indexes a user typed without naming disks:
+  // the indexes are not dropped (SPEC §3.3, fix). Named disks always win.
+  const typedOnly = Array.isArray(snmp.disks) && snmp.disks.length === 0 && Array.isArray(storageIndexes) && storageIndexes.length > 0
+  if ((snmp.disks === undefined && storageIndexes !== undefined) || typedOnly) snmp.disks = disksFrom({ storageIndexes, diskNames }, field)
   if (Array.isArray(snmp.disks)) snmp.disks = snmp.disks.map(disk => (isObject(disk) ? dropUndefined({ ...disk, name: optionalName(disk.name) }) : disk))
   if (snmp.community === '') delete snmp.community
   return dropUndefined(snmp)

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { PublicServerConfig } from '../schemas/config.ts'
+import { PublicServerConfig, type ServerConfig } from '../schemas/config.ts'
 import { Deleted, Success, IdParams, IfMatch } from '../schemas/envelope.ts'
 import { itemNotFound } from '../lib/errors.ts'
 import type { ConfigStore } from '../lib/config-store.ts'
@@ -10,9 +10,25 @@ import { toPublicServer } from '../lib/normalize.ts'
 const configServers: FastifyPluginAsyncTypebox = async function (fastify) {
   const store = fastify.getDecorator<ConfigStore>('configStore')
 
+  // The list is serialized once per configuration version, from items serialized once each:
+  // with 50,000 servers it is megabytes, and a change touches one item.
+  const listBodies = new WeakMap<readonly ServerConfig[], string>()
+  const itemBodies = new WeakMap<ServerConfig, string>()
+  const itemBody = (server: ServerConfig) => {
+    let body = itemBodies.get(server)
+    if (body === undefined) itemBodies.set(server, body = JSON.stringify(toPublicServer(server)))
+    return body
+  }
+
   fastify.get('/api/config/servers', {
     schema: { response: { 200: Success(Type.Array(PublicServerConfig)) } }
-  }, async () => ({ success: true as const, data: store.servers().map(toPublicServer) }))
+  }, async (_request, reply) => {
+    const servers = store.servers()
+    let body = listBodies.get(servers)
+    if (body === undefined) listBodies.set(servers, body = `{"success":true,"data":[${servers.map(itemBody).join(',')}]}`)
+    // A string is sent as it is: it was built from the same public view the schema describes.
+    return reply.type('application/json; charset=utf-8').send(body as never)
+  })
 
   fastify.get('/api/config/servers/:id', {
     schema: { params: IdParams, response: { 200: Success(PublicServerConfig) } }

@@ -82,6 +82,27 @@ t.test('the three shapes the browser sends are stored as one canonical server', 
   t.equal(stored.netapp.password, 'pw-1')
 })
 
+t.test('indexes typed in the edit form without disk names become disks (SPEC §3.3)', async t => {
+  const api = await startApp(t)
+  // What the edit form sends when a user types indexes and names no disk.
+  const typed = await api.call('POST', '/api/config/servers', validServer({ snmp: { enabled: true, community: 'c', storageIndexes: [2, 3], disks: [] } }))
+  t.equal(typed.status, 201, typed.text)
+  t.same(typed.json.data.snmp.disks, [{ index: 2 }, { index: 3 }], 'the typed indexes are kept')
+  t.same(typed.json.data.snmpConfig.storageIndexes, [2, 3])
+
+  const named = await api.call('PUT', `/api/config/servers/${typed.json.data.id}`, validServer({ snmp: { enabled: true, storageIndexes: [5, 6], diskNames: ['root'], disks: [] } }))
+  t.same(named.json.data.snmp.disks, [{ index: 5, name: 'root' }, { index: 6 }], 'names come from diskNames where given')
+  t.equal(JSON.parse(await readFile(api.dataFile, 'utf8')).servers[0].snmp.community, 'c', 'the stored community is kept')
+
+  const canonical = await api.call('POST', '/api/config/servers', validServer({ snmp: { enabled: true, storageIndexes: [7], disks: [{ index: 8, name: 'data' }] } }))
+  t.same(canonical.json.data.snmp.disks, [{ index: 8, name: 'data' }], 'named disks win over the indexes')
+  const none = await api.call('POST', '/api/config/servers', validServer({ snmp: { enabled: true, storageIndexes: [], disks: [] } }))
+  t.same(none.json.data.snmp.disks, [], 'no indexes, no disks')
+  const junk = await api.call('POST', '/api/config/servers', validServer({ snmp: { enabled: true, storageIndexes: ['x'], disks: [] } }))
+  t.equal(junk.status, 400, 'a typed index that is not a number is named')
+  t.match(junk.json.validationErrors, { 'snmp.disks.0.index': /integer/ })
+})
+
 t.test('secrets never leave the server and survive the browser form round-trip', async t => {
   const api = await startApp(t)
   const { json } = await api.call('POST', '/api/config/servers', validServer({

@@ -1,0 +1,62 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { StoreDocument, ServerConfig, GroupConfig, ReassignMode } from '../../schemas/config.ts'
+
+export interface ServerUpdate { before: ServerConfig, after: ServerConfig }
+
+/** What one persisted mutation changed; the event layer and the monitor act on it as is. */
+export interface ChangeSet {
+  serversAdded: ServerConfig[]
+  serversUpdated: ServerUpdate[]
+  serversRemoved: ServerConfig[]
+  /** The full group list (display order) after the change, or null when groups did not change. */
+  groups: GroupConfig[] | null
+}
+
+/** What a pure mutation returns: the next document, the answer, and what changed. */
+export interface Applied<T> { document: StoreDocument, value: T, changes: ChangeSet }
+
+export interface Mutation<T> { value: T, changes: ChangeSet }
+export interface Precondition { ifMatch?: string | undefined }
+export type ChangeListener = (changes: ChangeSet) => void
+
+export interface StoreHealth {
+  ok: boolean
+  error?: string
+  /** The data file is not writable: the configuration is served, changes are refused (503). */
+  readOnly?: boolean
+}
+
+export interface ConfigStoreOptions {
+  file: string
+  log: FastifyBaseLogger
+  /** Pick up hand edits of the data file while running (SPEC §5, last rule). */
+  watchFile?: boolean
+  /** Quiet period after a file-system event before the file is read. */
+  watchDebounceMs?: number
+}
+
+export interface ConfigStore {
+  readonly file: string
+  servers (): readonly ServerConfig[]
+  server (id: string): ServerConfig | undefined
+  /** Groups in display order. */
+  groups (): GroupConfig[]
+  group (id: string): GroupConfig | undefined
+  etag (item: ServerConfig | GroupConfig): string
+  createServer (input: unknown): Promise<Mutation<ServerConfig>>
+  updateServer (id: string, input: unknown, precondition?: Precondition): Promise<Mutation<ServerConfig>>
+  deleteServer (id: string, precondition?: Precondition): Promise<Mutation<{ deletedId: string }>>
+  createGroup (input: unknown): Promise<Mutation<GroupConfig>>
+  updateGroup (id: string, input: unknown, precondition?: Precondition): Promise<Mutation<GroupConfig>>
+  deleteGroup (id: string, options?: Precondition & { reassign?: ReassignMode }): Promise<Mutation<{ deletedId: string, reassignedServers: string[] }>>
+  /** Replaces the whole configuration (import, hand edit), validated as a stored document. */
+  replace (document: unknown): Promise<Mutation<StoreDocument>>
+  /** Called after every persisted change, before the mutating call resolves. */
+  onChange (listener: ChangeListener): () => void
+  health (): StoreHealth
+  close (): Promise<void>
+}
+
+export function noChanges (): ChangeSet {
+  return { serversAdded: [], serversUpdated: [], serversRemoved: [], groups: null }
+}
