@@ -1,12 +1,20 @@
 import fp from 'fastify-plugin'
 import cors from '@fastify/cors'
 import { resolve } from 'node:path'
+import { readFileSync } from 'node:fs'
 import configStore from './plugins/config-store.ts'
 import apiEnvelope from './plugins/api-envelope.ts'
 import eventBus, { type EventBus } from './plugins/event-bus.ts'
 import configEvents from './plugins/config-events.ts'
 import monitor, { type Monitor } from './plugins/monitor.ts'
 import sse from './plugins/sse.ts'
+import auth from './plugins/auth.ts'
+import hostCheck from './plugins/auth-host-check.ts'
+import openApi from './plugins/openapi.ts'
+import metrics from './plugins/metrics.ts'
+import configBackup from './routes/config-backup.ts'
+import authTokens from './routes/auth-tokens.ts'
+import { defaultTokensFile } from './lib/access-tokens.ts'
 import status from './routes/status.ts'
 import configServers from './routes/config-servers.ts'
 import configGroups from './routes/config-groups.ts'
@@ -22,6 +30,8 @@ export type { Monitor } from './plugins/monitor.ts'
 export * from './schemas/config.ts'
 export * from './schemas/status.ts'
 export * from './schemas/events.ts'
+
+const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string }
 
 /** What the host application gets as `fastify.estatus`. */
 export interface EstatusApi {
@@ -55,6 +65,14 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     await scope.register(configStore, { file: resolve(settings.dataFile), watchFile: settings.watchDataFile })
     await scope.register(eventBus)
     await scope.register(configEvents)
+    // Before every route: the guard and the document generator see each one as it is added.
+    await scope.register(auth, {
+      mode: settings.auth,
+      tokensFile: resolve(settings.tokensFile ?? defaultTokensFile(resolve(settings.dataFile))),
+      maxFailures: settings.authMaxFailures
+    })
+    await scope.register(hostCheck, { allowedHosts: settings.allowedHosts })
+    if (settings.openapi) await scope.register(openApi, { prefix: settings.prefix, version })
     await scope.register(monitor, {
       pingIntervalMs: settings.pingIntervalMs,
       pingTimeoutMs: settings.pingTimeoutMs,
@@ -66,6 +84,7 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
       netappPort: settings.netappPort
     })
     await scope.register(sse, { heartbeatMs: settings.heartbeatMs, replayEvents: settings.replayEvents, maxBufferedBytes: settings.sseMaxBufferedBytes })
+    await scope.register(metrics)
     // After every subscriber is in place, so an import is published and probed like any change.
     if (settings.importFrom) await importAtStart(scope.configStore, settings.importFrom, scope.log)
     await scope.register(apiEnvelope)
@@ -73,6 +92,8 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     await scope.register(configGroups)
     await scope.register(status)
     await scope.register(health)
+    await scope.register(configBackup)
+    await scope.register(authTokens)
     api = { store: scope.configStore, events: scope.eventBus, monitor: scope.monitor }
   }, { prefix: settings.prefix })
 

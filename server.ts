@@ -2,7 +2,7 @@
 import Fastify, { type FastifyReply } from 'fastify'
 import { parseArgs } from 'node:util'
 import estatus from './app.ts'
-import { optionsFromEnv } from './lib/options.ts'
+import { loggerOptions, optionsFromEnv } from './lib/options.ts'
 
 const { values: args } = parseArgs({
   options: { 'import-servers': { type: 'string' }, 'import-layout': { type: 'string' } }
@@ -21,10 +21,7 @@ const importFrom = args['import-servers'] || args['import-layout']
   : undefined
 
 const app = Fastify({
-  logger: {
-    level: logLevel,
-    redact: ['req.headers.authorization', 'req.headers.cookie']
-  },
+  logger: loggerOptions(logLevel, process.stdout.isTTY === true),
   // The browser app's long-lived event streams must not keep a shutdown waiting.
   forceCloseConnections: true,
   // Errors the router raises before any plugin runs (an over-long id, a malformed URL)

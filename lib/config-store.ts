@@ -37,6 +37,8 @@ export interface ConfigStoreOptions {
 
 export interface ConfigStore {
   readonly file: string
+  /** The whole stored document, as written (for export). */
+  document (): StoreDocument
   servers (): readonly ServerConfig[]
   server (id: string): ServerConfig | undefined
   /** Groups in display order. */
@@ -53,6 +55,8 @@ export interface ConfigStore {
   replace (document: unknown): Promise<Mutation<StoreDocument>>
   /** Called after every persisted change, before the mutating call resolves. */
   onChange (listener: ChangeListener): () => void
+  /** Called with the seconds each successful write of the data file took (estatus_config_write_seconds). */
+  onWrite (listener: (seconds: number) => void): () => void
   health (): StoreHealth
   close (): Promise<void>
 }
@@ -126,6 +130,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
   let committed: StoreDocument = deepFreeze(db.data)
   let health: StoreHealth = { ok: true }
   const listeners = new Set<ChangeListener>()
+  const writeListeners = new Set<(seconds: number) => void>()
 
   // ---- serialized, batched writes -------------------------------------------------
   // Mutations queue up while a write is in flight; the next write carries all of them.
@@ -162,6 +167,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       }
       if (applied.length === 0) continue
       db.data = draft
+      const started = process.hrtime.bigint()
       try {
         await db.write()
       } catch (err) {
@@ -170,6 +176,8 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
         for (const { pending } of applied) pending.reject(new HttpError(500, 'Could not save the configuration'))
         continue
       }
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      for (const listener of writeListeners) listener(seconds)
       committed = deepFreeze(draft)
       // The file now holds a good configuration again, whatever a hand edit left in it.
       health = { ok: true }
@@ -397,6 +405,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
 
   return {
     file,
+    document: () => committed,
     servers: () => committed.servers,
     server: id => committed.servers.find(server => server.id === id),
     groups: () => sortGroups(committed.groups),
@@ -412,6 +421,10 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     onChange (listener) {
       listeners.add(listener)
       return () => { listeners.delete(listener) }
+    },
+    onWrite (listener) {
+      writeListeners.add(listener)
+      return () => { writeListeners.delete(listener) }
     },
     health: () => health,
     async close () {

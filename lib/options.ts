@@ -1,3 +1,6 @@
+import type { FastifyServerOptions } from 'fastify'
+import { AUTH_MODES, type AuthMode } from '../schemas/auth.ts'
+
 /** Plugin options; each has the env var of SPEC §1 with the same meaning (see `optionsFromEnv`). */
 export interface EstatusOptions {
   /** The data file (ESTATUS_DATA_FILE), default `data/estatus.json` under the working directory. */
@@ -26,6 +29,16 @@ export interface EstatusOptions {
   importFrom?: { servers?: string, layout?: string }
   /** Mount point of the routes, when the host does not wrap the plugin in its own prefix. */
   prefix?: string
+  /** ESTATUS_AUTH (SPEC §11); default `off` while no token exists, `writes` once one does. */
+  auth?: AuthMode
+  /** ESTATUS_TOKENS_FILE: the token hashes, default `tokens.json` beside the data file. */
+  tokensFile?: string
+  /** ESTATUS_ALLOWED_HOSTS: more `Host` names accepted while auth is off (DNS-rebinding guard). */
+  allowedHosts?: string[]
+  /** Failed token attempts per address and minute before 429 (default 10). */
+  authMaxFailures?: number
+  /** Serve `/api/openapi.json` and `/docs` (default true; a host with its own @fastify/swagger turns it off). */
+  openapi?: boolean
 }
 
 const DEFAULTS = {
@@ -38,7 +51,9 @@ const DEFAULTS = {
   snmpPort: 161,
   netappPort: 443,
   heartbeatMs: 30000,
-  replayEvents: 1000
+  replayEvents: 1000,
+  authMaxFailures: 10,
+  openapi: true
 } as const
 
 export type ResolvedOptions = Required<Pick<EstatusOptions, keyof typeof DEFAULTS>> & EstatusOptions
@@ -75,6 +90,32 @@ export function optionsFromEnv (env: NodeJS.ProcessEnv): EstatusOptions & { port
     snmpPort: integer(env, 'ESTATUS_SNMP_PORT', 1, 65535),
     heartbeatMs: integer(env, 'ESTATUS_HEARTBEAT_MS', 1000, 3600000),
     replayEvents: integer(env, 'ESTATUS_REPLAY_EVENTS', 0, 1000000),
-    fpingPath: env.ESTATUS_FPING_PATH || undefined
+    fpingPath: env.ESTATUS_FPING_PATH || undefined,
+    auth: authMode(env.ESTATUS_AUTH),
+    tokensFile: env.ESTATUS_TOKENS_FILE || undefined,
+    allowedHosts: list(env.ESTATUS_ALLOWED_HOSTS)
+  }
+}
+
+function list (raw: string | undefined): string[] | undefined {
+  const items = raw?.split(',').map(item => item.trim()).filter(Boolean)
+  return items?.length ? items : undefined
+}
+
+function authMode (raw: string | undefined): AuthMode | undefined {
+  if (raw === undefined || raw === '') return undefined
+  if (!(AUTH_MODES as readonly string[]).includes(raw)) throw new Error(`ESTATUS_AUTH must be one of ${AUTH_MODES.join(', ')}, got '${raw}'`)
+  return raw as AuthMode
+}
+
+/**
+ * The standalone server's logger: human-readable on a terminal, JSON lines otherwise, and
+ * the credential headers censored should a serializer ever log headers.
+ */
+export function loggerOptions (level: string, terminal: boolean): NonNullable<FastifyServerOptions['logger']> {
+  return {
+    level,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie'], censor: '[redacted]' },
+    ...(terminal ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
   }
 }

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { isIP } from 'node:net'
 import type { ServerConfig } from '../schemas/config.ts'
-import type { ServerStatus } from '../schemas/status.ts'
+import type { DiskInfo, ServerStatus } from '../schemas/status.ts'
 import type { ChangeSet } from '../lib/config-store.ts'
 import { createResolver } from '../lib/resolver.ts'
 import { createPinger, effectivePingTimeout, type PingResult } from '../probes/fping.ts'
@@ -10,12 +10,21 @@ import { createDiskScheduler, hasDisks } from '../lib/disk-scheduler.ts'
 
 export interface ProbeCheck { ok: boolean, error?: string }
 
+/** One probe outcome, after the state machine handled it (INTERFACES.md item 2). */
+export type MonitorResult =
+  | { kind: 'ping', serverId: string, at: number /* epoch ms */, alive: boolean, rttMs?: number, isOnline: boolean }
+  | { kind: 'disks', serverId: string, at: number, diskInfo: DiskInfo[] | null, error?: string }
+
 /** The current state of every configured server (SPEC §3.6). */
 export interface Monitor {
   /** Every server's status, in configuration order. */
   statuses (): ServerStatus[]
   status (id: string): ServerStatus | undefined
   health (): { icmp: ProbeCheck, snmp: ProbeCheck }
+  /** Every probe result; a throwing listener is logged and never breaks the monitor. */
+  onResult (listener: (result: MonitorResult) => void): () => void
+  /** fping processes restarted after they ended unasked. */
+  fpingRestarts (): number
 }
 
 declare module 'fastify' {
@@ -60,6 +69,17 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
   const entries = new Map<string, Entry>()
   const byAddress = new Map<string, Set<Entry>>()
   let icmpError: string | null = null
+  const resultListeners = new Set<(result: MonitorResult) => void>()
+
+  function emitResult (result: MonitorResult) {
+    for (const listener of resultListeners) {
+      try {
+        listener(result)
+      } catch (err) {
+        log.error({ err }, 'a probe result listener failed')
+      }
+    }
+  }
 
   const threshold = (server: ServerConfig, kind: 'consecutiveSuccesses' | 'consecutiveFailures') => server[kind] ?? options.threshold
 
@@ -97,7 +117,12 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     const targets = byAddress.get(result.address)
     if (targets === undefined) return
     const error = result.alive ? undefined : `no ICMP echo reply from ${result.address} within ${pingTimeout} ms`
-    for (const entry of targets) record(entry, result.alive, { rttMs: result.rttMs, error })
+    for (const entry of targets) {
+      record(entry, result.alive, { rttMs: result.rttMs, error })
+      if (resultListeners.size > 0) {
+        emitResult({ kind: 'ping', serverId: entry.server.id, at: result.at, alive: result.alive, ...(result.rttMs === undefined ? {} : { rttMs: result.rttMs }), isOnline: entry.status.isOnline })
+      }
+    }
   }
 
   const pinger = createPinger({
@@ -185,6 +210,7 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     entry.status.diskInfo = diskInfo
     entry.diskFailing = error !== undefined
     if (changed || failingFlipped) publishDisks(entry, error)
+    emitResult({ kind: 'disks', serverId: server.id, at: Date.now(), diskInfo, ...(error === undefined ? {} : { error }) })
   }
 
   const disks = createDiskScheduler({
@@ -273,12 +299,18 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     },
     // SNMP is spoken by a library in this process: nothing to be missing. A target that
     // does not answer is that server's problem, reported in its diskUpdate.
-    health: () => ({ icmp: icmpError === null ? { ok: true } : { ok: false, error: icmpError }, snmp: { ok: true } })
+    health: () => ({ icmp: icmpError === null ? { ok: true } : { ok: false, error: icmpError }, snmp: { ok: true } }),
+    onResult (listener) {
+      resultListeners.add(listener)
+      return () => { resultListeners.delete(listener) }
+    },
+    fpingRestarts: () => pinger.restarts
   }
   fastify.decorate('monitor', monitor)
 
   fastify.addHook('onClose', async () => {
     unsubscribe()
+    resultListeners.clear()
     clearInterval(nameTimer)
     // Aborts the disk rounds in flight; both settle together.
     await Promise.all([disks.close(), pinger.close()])

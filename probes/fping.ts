@@ -75,6 +75,8 @@ export interface Pinger {
   setTargets (addresses: Iterable<string>): void
   /** Current availability problem, null when fine. */
   readonly error: string | null
+  /** fping processes that ended unasked and were started again (estatus_fping_restarts_total). */
+  readonly restarts: number
   /** Kills all children, clears all timers; idempotent. */
   close (): Promise<void>
 }
@@ -225,6 +227,7 @@ export function createPinger (opts: PingerOptions): Pinger {
   let closed = false
   let closing: Promise<void> | null = null
   let error: string | null = null
+  let restarts = 0
   /** Set by the startup version check (or spawn failures) while no shard has shown fping works. */
   let binaryError: string | null = null
   let checkChild: ChildProcess | null = null
@@ -526,6 +529,7 @@ export function createPinger (opts: PingerOptions): Pinger {
     const ctx = { shard: shard.id, pid: proc.pid, targets: shard.targets.size, failures: shard.failures, retryInMs: delay }
     if (shard.failures === 1) log.warn(ctx, `${why}; restarting with back-off`)
     else log.debug(ctx, why)
+    restarts++
     shard.restartTimer = setTimeout(() => {
       shard.restartTimer = null
       if (!closed && shards.includes(shard) && shard.proc === null && shard.targets.size > 0) startProc(shard)
@@ -672,6 +676,7 @@ export function createPinger (opts: PingerOptions): Pinger {
   return {
     setTargets,
     get error () { return error },
+    get restarts () { return restarts },
     close
   }
 }
