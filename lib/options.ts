@@ -112,7 +112,7 @@ function authMode (raw: string | undefined): AuthMode | undefined {
  * The standalone server's logger: human-readable on a terminal, JSON lines otherwise, and
  * the credential headers censored should a serializer ever log headers.
  */
-export function loggerOptions (level: string, terminal: boolean): NonNullable<FastifyServerOptions['logger']> {
+export function loggerOptions (level: string, terminal: boolean): Exclude<FastifyServerOptions['logger'], boolean | undefined> {
   return {
     level,
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie'], censor: '[redacted]' },

@@ -118,7 +118,7 @@ export default fp<AuthOptions>(async function authPlugin (fastify, options) {
       return refuse(request, reply, 401, `Authentication required: send ${aRole(role)} token as 'Authorization: Bearer <token>'`)
     }
     const limit = await failures(request, { increment: false })
-    if (!limit.isAllowed && limit.isExceeded) {
+    if (!limit.isAllowed && limit.remaining === 0) {
       reply.header('retry-after', String(limit.ttlInSeconds))
       return refuse(request, reply, 429, `Too many failed authentication attempts from this address; try again in ${limit.ttlInSeconds} s`)
     }

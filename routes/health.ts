@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { AccessConfig } from '../plugins/auth.ts'
 
 const Check = Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) })
 
@@ -12,9 +13,12 @@ const HealthReport = Type.Object({
   checks: Type.Object({ store: Check, icmp: Check, snmp: Check })
 })
 
+// Open in every auth mode: load balancers and uptime checks carry no token.
+const PUBLIC: AccessConfig = { access: 'public' }
+
 /** `GET /health` (not enveloped): still 200 when degraded, so dashboards can show why. */
 const health: FastifyPluginAsyncTypebox = async function (fastify) {
-  fastify.get('/health', { schema: { response: { 200: HealthReport } } }, async () => {
+  fastify.get('/health', { config: PUBLIC, schema: { response: { 200: HealthReport } } }, async () => {
     const checks = { store: fastify.configStore.health(), ...fastify.monitor.health() }
     const statuses = fastify.monitor.statuses()
     return {
