@@ -39,9 +39,14 @@ const configBackup: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 200: Success({ ...StoreDocument, examples: [DOCUMENT_EXAMPLE] }) }
     }
   }, async (request, reply) => {
-    const document: StoreDocument = { ...store.document() }
-    reply.header('content-disposition', 'attachment; filename="estatus-config.json"')
-    return { success: true as const, data: request.query.secrets === 'include' ? document : maskSecrets(document) }
+    const document = store.document()
+    const data = request.query.secrets === 'include' ? document : maskSecrets(document)
+    // Plain JSON.stringify, not the schema's serializer, which would put keys in schema order:
+    // the export keeps the file's order, so a restore is byte for byte.
+    return reply
+      .header('content-disposition', 'attachment; filename="estatus-config.json"')
+      .serializer(JSON.stringify)
+      .send({ success: true as const, data })
   })
 
   fastify.post('/api/config/import', {
