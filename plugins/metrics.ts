@@ -6,6 +6,7 @@ import type { EventBus } from './event-bus.ts'
 import type { Monitor, MonitorResult } from './monitor.ts'
 import type { SseHub } from './sse.ts'
 import type { ServerStatus } from '../schemas/status.ts'
+import type { GroupConfig } from '../schemas/config.ts'
 
 const MIB = 1048576
 
@@ -25,36 +26,22 @@ function processMetrics (): Registry {
 
 const diskLabel = (disk: NonNullable<ServerStatus['diskInfo']>[number]) => disk.name ?? disk.description ?? String(disk.index ?? '')
 
-/**
- * `GET /metrics` (SPEC §11) with a registry of its own, so two apps in one process never
- * collide. Per-server series are filled from the monitor's statuses when scraped, not on
- * every probe; probe counts are kept in a plain map and handed over at the scrape too.
- */
-export default fp(async function metricsPlugin (fastify) {
-  const store = fastify.getDecorator<ConfigStore>('configStore')
-  const monitor = fastify.getDecorator<Monitor>('monitor')
-  const bus = fastify.getDecorator<EventBus>('eventBus')
-  const sseHub = fastify.getDecorator<SseHub>('sseHub')
-  const registry = new Registry()
-  const registers = [registry]
+/** The per-server series, filled from the statuses of the scrape when it collects them. */
+function registerServerGauges (registers: Registry[], current: () => ServerStatus[], groups: () => GroupConfig[]) {
   const serverLabels = ['server_id', 'server'] as const
   const diskLabels = ['server_id', 'disk', 'source'] as const
-
-  // The statuses of the latest scrape: read once, shared by every collect below.
-  let snapshot: ServerStatus[] = []
-
   new Gauge({
     name: 'probe_success', help: 'Whether the server is online (1) or offline (0), after the thresholds', labelNames: serverLabels, registers,
     collect () {
       this.reset()
-      for (const server of snapshot) this.set({ server_id: server.id, server: server.name }, server.isOnline ? 1 : 0)
+      for (const server of current()) this.set({ server_id: server.id, server: server.name }, server.isOnline ? 1 : 0)
     }
   })
   new Gauge({
     name: 'probe_icmp_duration_seconds', help: 'Round-trip time of the last ICMP echo reply', labelNames: serverLabels, registers,
     collect () {
       this.reset()
-      for (const server of snapshot) {
+      for (const server of current()) {
         if (server.responseTimeMs !== undefined) this.set({ server_id: server.id, server: server.name }, server.responseTimeMs / 1000)
       }
     }
@@ -67,7 +54,7 @@ export default fp(async function metricsPlugin (fastify) {
       name, help, labelNames: diskLabels, registers,
       collect () {
         this.reset()
-        for (const server of snapshot) {
+        for (const server of current()) {
           for (const disk of server.diskInfo ?? []) this.set({ server_id: server.id, disk: diskLabel(disk), source: disk.source }, disk[field] * MIB)
         }
       }
@@ -77,9 +64,28 @@ export default fp(async function metricsPlugin (fastify) {
     name: 'estatus_server_group_info', help: 'Group membership of a server (always 1; join on server_id)', labelNames: ['server_id', 'group'], registers,
     collect () {
       this.reset()
-      for (const group of store.groups()) for (const id of group.serverIds) this.set({ server_id: id, group: group.name }, 1)
+      for (const group of groups()) for (const id of group.serverIds) this.set({ server_id: id, group: group.name }, 1)
     }
   })
+}
+
+/**
+ * `GET /metrics` (SPEC §11) with a registry of its own, so two apps in one process never
+ * collide. Per-server series are filled from the monitor's statuses when scraped, not on
+ * every probe; probe counts are kept in a plain map and handed over at the scrape too.
+ */
+export default fp(async function metricsPlugin (fastify) {
+  const store = fastify.getDecorator<ConfigStore>('configStore')
+  const monitor = fastify.getDecorator<Monitor>('monitor')
+  const bus = fastify.getDecorator<EventBus>('eventBus')
+  const sseHub = fastify.getDecorator<SseHub>('sseHub')
+  const registry = new Registry()
+  const registers = [registry]
+
+  // The statuses of the latest scrape: read once, shared by every collect below.
+  let snapshot: ServerStatus[] = []
+
+  registerServerGauges(registers, () => snapshot, () => store.groups())
 
   // ---- probe counts ------------------------------------------------------------------
   const probeCounts = new Map<string, { sent: number, replies: number }>()

