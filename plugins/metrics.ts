@@ -24,6 +24,17 @@ function processMetrics (): Registry {
   return processRegistry
 }
 
+/** Servers handled between two yields to the event loop while a scrape collects. */
+const CHUNK = 250
+
+/** Calls `fn` for every item, giving the event loop a turn every CHUNK items. */
+async function inChunks<T> (items: readonly T[], fn: (item: T) => void) {
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0 && i % CHUNK === 0) await new Promise(resolve => setImmediate(resolve))
+    fn(items[i]!)
+  }
+}
+
 const diskLabel = (disk: NonNullable<ServerStatus['diskInfo']>[number]) => disk.name ?? disk.description ?? String(disk.index ?? '')
 
 /** The per-server series, filled from the statuses of the scrape when it collects them. */
@@ -32,18 +43,18 @@ function registerServerGauges (registers: Registry[], current: () => ServerStatu
   const diskLabels = ['server_id', 'disk', 'source'] as const
   new Gauge({
     name: 'probe_success', help: 'Whether the server is online (1) or offline (0), after the thresholds', labelNames: serverLabels, registers,
-    collect () {
+    async collect () {
       this.reset()
-      for (const server of current()) this.set({ server_id: server.id, server: server.name }, server.isOnline ? 1 : 0)
+      await inChunks(current(), server => this.set({ server_id: server.id, server: server.name }, server.isOnline ? 1 : 0))
     }
   })
   new Gauge({
     name: 'probe_icmp_duration_seconds', help: 'Round-trip time of the last ICMP echo reply', labelNames: serverLabels, registers,
-    collect () {
+    async collect () {
       this.reset()
-      for (const server of current()) {
+      await inChunks(current(), server => {
         if (server.responseTimeMs !== undefined) this.set({ server_id: server.id, server: server.name }, server.responseTimeMs / 1000)
-      }
+      })
     }
   })
   for (const [name, help, field] of [
@@ -52,19 +63,19 @@ function registerServerGauges (registers: Registry[], current: () => ServerStatu
   ] as const) {
     new Gauge({
       name, help, labelNames: diskLabels, registers,
-      collect () {
+      async collect () {
         this.reset()
-        for (const server of current()) {
+        await inChunks(current(), server => {
           for (const disk of server.diskInfo ?? []) this.set({ server_id: server.id, disk: diskLabel(disk), source: disk.source }, disk[field] * MIB)
-        }
+        })
       }
     })
   }
   new Gauge({
     name: 'estatus_server_group_info', help: 'Group membership of a server (always 1; join on server_id)', labelNames: ['server_id', 'group'], registers,
-    collect () {
+    async collect () {
       this.reset()
-      for (const group of groups()) for (const id of group.serverIds) this.set({ server_id: id, group: group.name }, 1)
+      await inChunks(groups().flatMap(group => group.serverIds.map(id => [id, group.name] as const)), ([id, group]) => this.set({ server_id: id, group }, 1))
     }
   })
 }
@@ -105,9 +116,9 @@ export default fp(async function metricsPlugin (fastify) {
   ] as const) {
     new Counter({
       name, help, labelNames: ['server_id'], registers,
-      collect () {
+      async collect () {
         this.reset()
-        for (const [id, counts] of probeCounts) this.inc({ server_id: id }, counts[field])
+        await inChunks([...probeCounts], ([id, counts]) => this.inc({ server_id: id }, counts[field]))
       }
     })
   }
@@ -148,6 +159,14 @@ export default fp(async function metricsPlugin (fastify) {
     requestSeconds.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000)
   })
 
+  // Collecting yields to the event loop between chunks; scrapes that arrive meanwhile share
+  // the one in progress instead of resetting its series under it.
+  let rendering: Promise<string> | null = null
+  async function render (): Promise<string> {
+    snapshot = monitor.statuses()
+    return await registry.metrics() + '\n' + await processMetrics().metrics()
+  }
+
   fastify.get('/metrics', {
     schema: {
       tags: ['observability'],
@@ -156,9 +175,8 @@ export default fp(async function metricsPlugin (fastify) {
       response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: Type.String({ examples: ['probe_success{server_id="server-001",server="web-1"} 1'] }) } } } }
     }
   }, async (_request, reply) => {
-    snapshot = monitor.statuses()
-    const text = await registry.metrics() + '\n' + await processMetrics().metrics()
-    return reply.type(registry.contentType).send(text)
+    rendering ??= render().finally(() => { rendering = null })
+    return reply.type(registry.contentType).send(await rendering)
   })
 
   fastify.addHook('onClose', async () => {

@@ -109,3 +109,12 @@ t.test('a renamed server keeps one series, under its new name', async t => {
   const families = await scrape(api)
   t.same(families.get('probe_success')?.metrics.map(metric => metric.labels), [{ server_id: id, server: 'after' }])
 })
+
+t.test('concurrent scrapes each get every series (collection yields between chunks)', async t => {
+  const api = await startApp(t, { pingIntervalMs: 3600000 })
+  for (let i = 0; i < 600; i += 200) {
+    await Promise.all(Array.from({ length: 200 }, (_, j) => api.app.estatus.store.createServer(validServer({ name: `s-${i + j}` }))))
+  }
+  const scrapes = await Promise.all(Array.from({ length: 5 }, () => scrape(api)))
+  for (const families of scrapes) t.equal(families.get('probe_success')?.metrics.length, 600)
+})
