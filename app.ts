@@ -1,12 +1,20 @@
 import fp from 'fastify-plugin'
 import cors from '@fastify/cors'
 import { dirname, join, resolve } from 'node:path'
+import { readFileSync } from 'node:fs'
 import configStore from './plugins/config-store.ts'
 import apiEnvelope from './plugins/api-envelope.ts'
 import eventBus, { type EventBus, type EventListener } from './plugins/event-bus.ts'
 import configEvents from './plugins/config-events.ts'
 import monitor, { type Monitor } from './plugins/monitor/index.ts'
 import sse, { type EventStreams } from './plugins/sse.ts'
+import auth from './plugins/auth.ts'
+import hostCheck from './plugins/auth-host-check.ts'
+import openApi from './plugins/openapi.ts'
+import metrics from './plugins/metrics.ts'
+import configBackup from './routes/config-backup.ts'
+import authTokens from './routes/auth-tokens.ts'
+import { defaultTokensFile } from './lib/access-tokens.ts'
 import status from './routes/status.ts'
 import configServers from './routes/config-servers.ts'
 import configGroups from './routes/config-groups.ts'
@@ -24,6 +32,9 @@ export type { Monitor, MonitorResult } from './plugins/monitor/index.ts'
 export * from './schemas/config.ts'
 export * from './schemas/status.ts'
 export * from './schemas/events.ts'
+
+// From the sources (app.ts) and from the build (dist/app.js) alike.
+const { version } = JSON.parse(readFileSync(new URL(import.meta.url.endsWith('.ts') ? './package.json' : '../package.json', import.meta.url), 'utf8')) as { version: string }
 
 /** The host's side of the events: it listens; only the plugin's parts publish. */
 export interface EstatusEvents {
@@ -65,6 +76,14 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     await scope.register(configStore, { file: resolve(settings.dataFile), watchFile: settings.watchDataFile })
     await scope.register(eventBus)
     await scope.register(configEvents)
+    // Before every route: the guard and the document generator see each one as it is added.
+    await scope.register(auth, {
+      mode: settings.auth,
+      tokensFile: resolve(settings.tokensFile ?? defaultTokensFile(resolve(settings.dataFile))),
+      maxFailures: settings.authMaxFailures
+    })
+    await scope.register(hostCheck, { allowedHosts: settings.allowedHosts })
+    if (settings.openapi) await scope.register(openApi, { prefix: settings.prefix, version })
     await scope.register(monitor, {
       pingIntervalMs: settings.pingIntervalMs,
       pingTimeoutMs: settings.pingTimeoutMs,
@@ -89,6 +108,8 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
       })
     }
     await scope.register(sse, { heartbeatMs: settings.heartbeatMs, replayEvents: settings.replayEvents, maxBufferedBytes: settings.sseMaxBufferedBytes })
+    await scope.register(metrics)
+    await scope.register(metrics)
     // After every subscriber is in place, so an import is published and probed like any change.
     const store = scope.getDecorator<ConfigStore>('configStore')
     if (settings.importFrom) await importAtStart(store, settings.importFrom, scope.log)
@@ -98,6 +119,8 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     await scope.register(status)
     await scope.register(health)
     if (settings.history) await scope.register(historyRoutes, { clock: settings.historyClock ?? Date.now })
+    await scope.register(configBackup)
+    await scope.register(authTokens)
     const bus = scope.getDecorator<EventBus>('eventBus')
     const streams = scope.getDecorator<EventStreams>('eventStreams')
     api = {

@@ -3,7 +3,7 @@
 import Fastify, { type FastifyReply } from 'fastify'
 import { parseArgs } from 'node:util'
 import estatus from './app.ts'
-import { optionsFromEnv } from './lib/options.ts'
+import { loggerOptions, optionsFromEnv } from './lib/options.ts'
 
 /**
  * A start that fails (invalid env, a bad data file, an unwritable folder, a port in use)
@@ -35,10 +35,7 @@ try {
 const { port, host, logLevel, ...options } = env
 
 const app = Fastify({
-  logger: {
-    level: logLevel,
-    redact: ['req.headers.authorization', 'req.headers.cookie']
-  },
+  logger: loggerOptions(logLevel, process.stdout.isTTY === true),
   // The browser app's long-lived event streams must not keep a shutdown waiting.
   forceCloseConnections: true,
   // Errors the router raises before any plugin runs (an over-long id, a malformed URL)

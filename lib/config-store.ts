@@ -76,6 +76,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
   let sortedGroups = { of: committed.groups, sorted: sortGroups(committed.groups) }
   const health = healthTracker(readOnly)
   const listeners = new Set<ChangeListener>()
+  const writeListeners = new Set<(seconds: number) => void>()
   let handEdits: HandEditWatcher | null = null
 
   const queue = createWriteQueue({
@@ -84,7 +85,10 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       // Read-only, only hand edits get here (the API is refused): they are applied unwritten.
       if (readOnly !== null) return
       db.data = draft
+      const started = process.hrtime.bigint()
       await db.write()
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      for (const listener of writeListeners) listener(seconds)
     },
     commit (draft) {
       committed = deepFreeze(draft)
@@ -138,6 +142,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
 
   return {
     file,
+    document: () => committed,
     servers: () => committed.servers,
     server: id => findById(committed.servers, id),
     groups () {
@@ -169,12 +174,17 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       listeners.add(listener)
       return () => { listeners.delete(listener) }
     },
+    onWrite (listener) {
+      writeListeners.add(listener)
+      return () => { writeListeners.delete(listener) }
+    },
     health: health.report,
     async close () {
       handEdits?.close()
       // Let every acknowledged or queued change reach the disk.
       await queue.settled()
       listeners.clear()
+      writeListeners.clear()
     }
   }
 }

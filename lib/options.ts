@@ -5,6 +5,8 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Ajv, type ErrorObject } from 'ajv'
 import envSchema from 'env-schema'
+import type { FastifyServerOptions } from 'fastify'
+import { AUTH_MODES } from '../schemas/auth.ts'
 
 const integer = (minimum: number, maximum: number, defaultValue: number, description: string) =>
   Type.Integer({ minimum, maximum, default: defaultValue, description })
@@ -38,7 +40,16 @@ export const EstatusOptionsSchema = Type.Object({
   historyFile: Type.Optional(Type.String({ minLength: 1, description: 'the history database; default `history.sqlite` beside the data file (`data/history.sqlite`)' })),
   retainMinutesH: integer(1, 24 * 366, 48, 'hours the per-minute rows are kept'),
   retainHoursD: integer(1, 36600, 400, 'days the per-hour rows and transitions are kept'),
-  retainDaysD: integer(0, 36600, 0, 'days the per-day rows are kept (0 = forever)')
+  retainDaysD: integer(0, 36600, 0, 'days the per-day rows are kept (0 = forever)'),
+  auth: Type.Optional(Type.Union(AUTH_MODES.map(mode => Type.Literal(mode)), {
+    description: 'who needs a token (SPEC §11); unset: `off` while no token exists, `writes` once one does'
+  })),
+  tokensFile: Type.Optional(Type.String({ minLength: 1, description: 'the token hashes; default `tokens.json` beside the data file' })),
+  allowedHosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), {
+    description: 'more `Host` names accepted while auth is off (the variable: a comma list; DNS-rebinding guard)'
+  })),
+  authMaxFailures: integer(1, 10000, 10, 'failed token attempts per address and minute before 429'),
+  openapi: Type.Boolean({ default: true, description: 'serve `/api/openapi.json` and `/docs` (a host with its own @fastify/swagger turns it off)' })
 }, { additionalProperties: false })
 
 /** The standalone server's own settings (not plugin options). */
@@ -77,7 +88,10 @@ export const OPTION_ENV = {
   historyFile: 'ESTATUS_HISTORY_FILE',
   retainMinutesH: 'ESTATUS_RETAIN_MINUTES_H',
   retainHoursD: 'ESTATUS_RETAIN_HOURS_D',
-  retainDaysD: 'ESTATUS_RETAIN_DAYS_D'
+  retainDaysD: 'ESTATUS_RETAIN_DAYS_D',
+  auth: 'ESTATUS_AUTH',
+  tokensFile: 'ESTATUS_TOKENS_FILE',
+  allowedHosts: 'ESTATUS_ALLOWED_HOSTS'
 } as const satisfies Partial<Record<keyof Schema, string>>
 
 /** What a value must be, in words: for error messages and the README's table. */
@@ -145,6 +159,8 @@ export function optionsFromEnv (env: NodeJS.ProcessEnv): Pick<ResolvedOptions, k
   }
   const cors = data.CORS_ORIGIN as string | undefined
   if (cors !== undefined) data.CORS_ORIGIN = cors === '*' ? '*' : cors.split(',').map(origin => origin.trim()).filter(Boolean)
+  const hosts = data.ESTATUS_ALLOWED_HOSTS as string | undefined
+  if (hosts !== undefined) data.ESTATUS_ALLOWED_HOSTS = hosts.split(',').map(host => host.trim()).filter(Boolean)
   // SPEC §9 says on / off; true / false are read as usual.
   const history = (data.ESTATUS_HISTORY as string | undefined)?.toLowerCase()
   if (history === 'on' || history === 'off') data.ESTATUS_HISTORY = history === 'on'
@@ -159,4 +175,16 @@ export function optionsFromEnv (env: NodeJS.ProcessEnv): Pick<ResolvedOptions, k
   }
   const options = Object.fromEntries(Object.entries(OPTION_ENV).map(([option, name]) => [option, read[name]]))
   return { ...options as Pick<ResolvedOptions, keyof typeof OPTION_ENV>, port: read.PORT, host: read.HOST, logLevel: read.LOG_LEVEL }
+}
+
+/**
+ * The standalone server's logger: human-readable on a terminal, JSON lines otherwise, and
+ * the credential headers censored should a serializer ever log headers.
+ */
+export function loggerOptions (level: string, terminal: boolean): Exclude<FastifyServerOptions['logger'], boolean | undefined> {
+  return {
+    level,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie'], censor: '[redacted]' },
+    ...(terminal ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
+  }
 }

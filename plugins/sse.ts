@@ -18,6 +18,8 @@ export interface SseOptions {
 export interface EventStreams {
   /** Open event streams. */
   readonly clientCount: number
+  /** Clients disconnected because they did not keep up (estatus_sse_dropped_total). */
+  readonly droppedCount: number
 }
 
 // At run time the default import is the CommonJS module.exports: the fastify-plugin
@@ -51,7 +53,9 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
   // four bounds behind, cannot keep up.
   const overSince = new Map<ServerResponse, number>()
 
+  let dropped = 0
   function drop (client: ServerResponse) {
+    dropped++
     log.warn({ buffered: client.writableLength }, 'disconnecting an event stream client that does not keep up')
     client.destroy()
     clients.delete(client)
@@ -132,7 +136,7 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
     client.once('error', leave)
   })
 
-  const streams: EventStreams = { get clientCount () { return clients.size } }
+  const streams: EventStreams = { get clientCount () { return clients.size }, get droppedCount () { return dropped } }
   fastify.decorate('eventStreams', streams)
 
   // Before the HTTP server closes: end every stream, so shutdown does not wait on them.

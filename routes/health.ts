@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { ConfigStore } from '../lib/config-store.ts'
 import type { Monitor } from '../plugins/monitor/index.ts'
 import type { EventBus } from '../plugins/event-bus.ts'
+import type { AccessConfig } from '../plugins/auth.ts'
 
 const Check = Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) })
 const StoreCheck = Type.Object({ ...Check.properties, readOnly: Type.Optional(Type.Boolean()) })
@@ -15,6 +16,9 @@ const HealthReport = Type.Object({
   onlineCount: Type.Integer(),
   checks: Type.Object({ store: StoreCheck, icmp: Check, snmp: Check })
 })
+
+// Open in every auth mode: load balancers and uptime checks carry no token.
+const PUBLIC: AccessConfig = { access: 'public' }
 
 /** `GET /health` (not enveloped): still 200 when degraded, so dashboards can show why. */
 const health: FastifyPluginAsyncTypebox = async function (fastify) {
@@ -34,7 +38,7 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
   })
   fastify.addHook('onClose', async () => unsubscribe())
 
-  fastify.get('/health', { schema: { response: { 200: HealthReport } } }, async () => {
+  fastify.get('/health', { config: PUBLIC, schema: { response: { 200: HealthReport } } }, async () => {
     const checks = { store: store.health(), ...monitor.health() }
     return {
       status: Object.values(checks).every(check => check.ok) ? 'ok' as const : 'degraded' as const,

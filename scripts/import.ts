@@ -1,8 +1,12 @@
 // npm run import -- --servers <servers.json> --layout <dashboard-layout.json> [--data <file>] [--force]
+// npm run import -- --file <backup.json> [--data <file>] [--force]   (an export: `npm run export`, GET /api/config/export)
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { atomicJsonFile } from '../lib/atomic-json-file.ts'
+import { readFile } from 'node:fs/promises'
 import { readLegacy } from '../lib/legacy-import.ts'
+import { importedDocument } from '../lib/backup.ts'
+import { createValidators } from '../lib/document.ts'
 import { optionsFromEnv } from '../lib/options.ts'
 import type { StoreDocument } from '../schemas/config.ts'
 
@@ -10,13 +14,14 @@ const { values } = parseArgs({
   options: {
     servers: { type: 'string' },
     layout: { type: 'string' },
+    file: { type: 'string' },
     data: { type: 'string' },
     force: { type: 'boolean', default: false }
   }
 })
 
-if (values.servers === undefined && values.layout === undefined) {
-  console.error('usage: npm run import -- --servers <servers.json> --layout <dashboard-layout.json> [--data <estatus.json>] [--force]')
+if (values.servers === undefined && values.layout === undefined && values.file === undefined) {
+  console.error('usage: npm run import -- --servers <servers.json> --layout <dashboard-layout.json> [--data <estatus.json>] [--force]\n       npm run import -- --file <backup.json> [--data <estatus.json>] [--force]')
   process.exit(2)
 }
 
@@ -27,6 +32,14 @@ try {
   if (existing && (existing.servers?.length > 0 || existing.groups?.length > 0) && !values.force) {
     console.error(`${target} already holds a configuration; pass --force to replace it`)
     process.exit(1)
+  }
+  if (values.file !== undefined) {
+    // Masked secrets keep what the target file holds for the same server.
+    const stored = new Map(existing?.servers?.map(server => [server.id, server]))
+    const document = createValidators().checkDocument(importedDocument(JSON.parse(await readFile(values.file, 'utf8')), id => stored.get(id)))
+    await file.write(document)
+    console.log(`restored ${document.servers.length} servers and ${document.groups.length} groups from ${values.file} into ${target}`)
+    process.exit(0)
   }
   const { document, report } = await readLegacy({ servers: values.servers, layout: values.layout })
   for (const line of report.fixed) console.log(`fixed    ${line}`)

@@ -1,13 +1,11 @@
 // Import of the old estatus-web backend's files (SPEC §7, §3.3, §3.5): the CLI
 // (`npm run import`) and the plugin's `importFrom` option.
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { startApp, tempDir, validServer, type Test } from './support/app.ts'
+import { runScript } from './support/scripts.ts'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const MASK = '********'
 
 /** A server already in the canonical shape: the import keeps it as it is. */
@@ -95,21 +93,8 @@ async function legacyFiles (t: Test) {
   return { dir, servers, layout }
 }
 
-interface Run { code: number | null, stdout: string, stderr: string }
-
 /** `npm run import -- <args>` as a child process. */
-function runImport (args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['run', 'import', '--', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', chunk => { stdout += chunk })
-    child.stderr.on('data', chunk => { stderr += chunk })
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`npm run import timed out:\n${stdout}\n${stderr}`)) }, 60000)
-    child.on('error', reject)
-    child.on('close', code => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
-  })
-}
+const runImport = (args: string[]) => runScript('import', args)
 
 /** The importer's own report lines (npm adds its banner around them). */
 const reportLines = (stdout: string) => stdout.split('\n').filter(line => /^(fixed|rejected|imported) /.test(line))

@@ -37,6 +37,8 @@ export interface ConfigStoreOptions {
 
 export interface ConfigStore {
   readonly file: string
+  /** The whole stored document, as written (for export). */
+  document (): StoreDocument
   servers (): readonly ServerConfig[]
   server (id: string): ServerConfig | undefined
   /** Groups in display order. */
@@ -53,6 +55,8 @@ export interface ConfigStore {
   replace (document: unknown): Promise<Mutation<StoreDocument>>
   /** Called after every persisted change, before the mutating call resolves. */
   onChange (listener: ChangeListener): () => void
+  /** Called with the seconds each successful write of the data file took (estatus_config_write_seconds). */
+  onWrite (listener: (seconds: number) => void): () => void
   health (): StoreHealth
   close (): Promise<void>
 }

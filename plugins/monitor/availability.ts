@@ -14,7 +14,7 @@ export interface AvailabilityOptions {
   probe?: boolean
 }
 
-const IDLE_PINGER: Pinger = { setTargets () {}, error: null, close: async () => {} }
+const IDLE_PINGER: Pinger = { setTargets () {}, error: null, restarts: 0, close: async () => {} }
 
 /**
  * The ICMP side of the monitor: names resolved to addresses, one fping target per
@@ -101,6 +101,8 @@ export function createAvailability (ctx: MonitorContext, options: AvailabilityOp
   return {
     /** The ICMP problem every status shows, null while fping works. */
     get error () { return icmpError },
+    /** fping processes restarted after they ended unasked. */
+    get restarts () { return pinger.restarts },
     /** Starts probing a new entry's target. */
     watch (entry: Entry) { void resolveTarget(entry) },
     /** Another target: what was known about the old one says nothing about it. */

@@ -19,6 +19,8 @@ export interface Monitor {
   health (): { icmp: ProbeCheck, snmp: ProbeCheck }
   /** Every probe result after the state machine handled it; returns the unsubscribe function. */
   onResult (listener: (result: MonitorResult) => void): () => void
+  /** fping processes restarted after they ended unasked. */
+  fpingRestarts (): number
 }
 
 export interface MonitorOptions extends AvailabilityOptions, DisksOptions {}
@@ -120,7 +122,8 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
       const own = (result: MonitorResult) => listener(result)
       listeners.add(own)
       return () => { listeners.delete(own) }
-    }
+    },
+    fpingRestarts: () => availability.restarts
   }
   fastify.decorate('monitor', monitor)
 

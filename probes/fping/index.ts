@@ -80,6 +80,7 @@ export function createPinger (opts: PingerOptions): Pinger {
     layout: shardLayout(opts.intervalMs, false, opts.maxTargetsPerProcess),
     safeLimits: false,
     closed: false,
+    restarts: 0,
     lastShardId: 0,
     shards: [],
     byTarget: new Map(),
@@ -160,6 +161,7 @@ export function createPinger (opts: PingerOptions): Pinger {
   return {
     setTargets,
     get error () { return availability.error },
+    get restarts () { return state.restarts },
     close
   }
 }

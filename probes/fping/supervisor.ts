@@ -70,6 +70,7 @@ export function createSupervisor (state: PingerState, hooks: SupervisorHooks) {
     const ctx = { shard: shard.id, pid: proc.child.pid, targets: shard.targets.size, failures: shard.failures, retryInMs: delay }
     if (shard.failures === 1) log.warn(ctx, `${why}; restarting with back-off`)
     else log.debug(ctx, why)
+    state.restarts++
     shard.restartTimer = setTimeout(() => {
       shard.restartTimer = null
       if (!state.closed && shards.includes(shard) && shard.proc === null && shard.targets.size > 0) startProc(shard)

@@ -25,6 +25,8 @@ export interface Pinger {
   setTargets (addresses: Iterable<string>): void
   /** Current availability problem, null when fine. */
   readonly error: string | null
+  /** fping processes that ended unasked and were started again (estatus_fping_restarts_total). */
+  readonly restarts: number
   /** Kills all children, clears all timers; idempotent. */
   close (): Promise<void>
 }
@@ -68,6 +70,8 @@ export interface PingerState {
   /** Set when fping refused a sub-millisecond -i ("too risky for mere mortals"). */
   safeLimits: boolean
   closed: boolean
+  /** fping processes that ended unasked and were restarted. */
+  restarts: number
   /** For log lines. */
   lastShardId: number
   readonly shards: Shard[]

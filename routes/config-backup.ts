@@ -1,0 +1,77 @@
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { StoreDocument } from '../schemas/config.ts'
+import { Success } from '../schemas/envelope.ts'
+import { importedDocument, maskSecrets } from '../lib/backup.ts'
+import type { ConfigStore } from '../lib/config-store.ts'
+import type { AccessConfig } from '../plugins/auth.ts'
+
+const admin: AccessConfig = { access: 'admin' }
+
+const DOCUMENT_EXAMPLE = {
+  version: 1,
+  nextServerId: 2,
+  nextGroupId: 2,
+  servers: [{ id: 'server-001', name: 'web-1', ip: '10.1.2.3', dnsAddress: 'web-1.example.net', snmp: { enabled: true, community: '********', disks: [{ index: 31, name: 'C:' }] } }],
+  groups: [{ id: 'group-1', name: 'Web servers', order: 1, serverIds: ['server-001'], rowNumber: 1, rowOrder: 1 }]
+}
+
+const ImportReport = Type.Object({
+  servers: Type.Integer({ description: 'servers in the configuration now' }),
+  groups: Type.Integer(),
+  added: Type.Integer(),
+  updated: Type.Integer(),
+  removed: Type.Integer(),
+  groupsChanged: Type.Boolean()
+}, { examples: [{ servers: 1, groups: 1, added: 1, updated: 0, removed: 0, groupsChanged: true }] })
+
+/** Backup and restore of the whole configuration (SPEC §11). */
+const configBackup: FastifyPluginAsyncTypebox = async function (fastify) {
+  const store = fastify.getDecorator<ConfigStore>('configStore')
+
+  fastify.get('/api/config/export', {
+    config: admin,
+    schema: {
+      tags: ['backup'],
+      summary: 'The whole configuration as one document',
+      description: 'Secrets are masked unless `secrets=include`. The `data` is what POST /api/config/import and `npm run import -- --file` take.',
+      querystring: Type.Object({ secrets: Type.Optional(Type.Union([Type.Literal('include'), Type.Literal('mask')], { default: 'mask' })) }),
+      response: { 200: Success({ ...StoreDocument, examples: [DOCUMENT_EXAMPLE] }) }
+    }
+  }, async (request, reply) => {
+    const document = store.document()
+    const data = request.query.secrets === 'include' ? document : maskSecrets(document)
+    // Plain JSON.stringify, not the schema's serializer, which would put keys in schema order:
+    // the export keeps the file's order, so a restore is byte for byte.
+    return reply
+      .header('content-disposition', 'attachment; filename="estatus-config.json"')
+      .serializer(JSON.stringify)
+      .send({ success: true as const, data })
+  })
+
+  fastify.post('/api/config/import', {
+    config: admin,
+    schema: {
+      tags: ['backup'],
+      summary: 'Replace the whole configuration in one write',
+      description: 'Takes an exported document (or the whole export answer). It is validated as a stored document, then replaces the configuration in one atomic write; the usual per-item events are published. Masked secrets keep the stored value of the same server id.',
+      body: Type.Unknown({ examples: [DOCUMENT_EXAMPLE] }),
+      response: { 200: Success(ImportReport) }
+    }
+  }, async request => {
+    const { value, changes } = await store.replace(importedDocument(request.body, id => store.server(id)))
+    return {
+      success: true as const,
+      data: {
+        servers: value.servers.length,
+        groups: value.groups.length,
+        added: changes.serversAdded.length,
+        updated: changes.serversUpdated.length,
+        removed: changes.serversRemoved.length,
+        groupsChanged: changes.groups !== null
+      }
+    }
+  })
+}
+
+export default configBackup

@@ -1,0 +1,35 @@
+// npm run token -- create --role read|write|admin --name <name> | list | revoke <id or name>   [--file <tokens.json>]
+import { parseArgs } from 'node:util'
+import { resolve } from 'node:path'
+import { createTokenStore, defaultTokensFile } from '../lib/access-tokens.ts'
+import { optionsFromEnv, resolveOptions } from '../lib/options.ts'
+
+const USAGE = 'usage: npm run token -- create --role read|write|admin --name <name> | list | revoke <id or name>  [--file <tokens.json>]'
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { role: { type: 'string' }, name: { type: 'string' }, file: { type: 'string' } }
+})
+
+try {
+  const settings = resolveOptions(optionsFromEnv(process.env))
+  const file = resolve(values.file ?? settings.tokensFile ?? defaultTokensFile(resolve(settings.dataFile)))
+  const tokens = await createTokenStore({ file })
+  const [command, argument] = positionals
+  if (command === 'create') {
+    const created = await tokens.create({ name: values.name, role: values.role })
+    console.log(`created ${created.role} token '${created.name}' (${created.id}); it is shown only now:\n${created.token}`)
+  } else if (command === 'list') {
+    for (const token of tokens.list()) console.log(`${token.id}  ${token.role.padEnd(5)}  ${token.createdAt}  ${token.name}`)
+    if (tokens.size === 0) console.log(`no tokens in ${file}`)
+  } else if (command === 'revoke' && argument !== undefined) {
+    const revoked = await tokens.revoke(argument)
+    console.log(`revoked ${revoked.role} token '${revoked.name}' (${revoked.id})`)
+  } else {
+    console.error(USAGE)
+    process.exit(2)
+  }
+} catch (err) {
+  console.error(`token: ${(err as Error).message}`)
+  process.exit(1)
+}

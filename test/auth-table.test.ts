@@ -1,0 +1,79 @@
+import t from 'tap'
+import { join } from 'node:path'
+import { createTokenStore } from '../lib/access-tokens.ts'
+import type { AuthMode } from '../schemas/auth.ts'
+import { startApp, tempDir, validServer } from './support/app.ts'
+import { ROLES, bearer, seedTokens, statusOf, type Role } from './support/auth-support.ts'
+
+// ---- the table: route × mode × role → status ------------------------------------------
+
+interface Row { method: string, path: (ids: Fixture) => string, body?: (ids: Fixture) => unknown, access: 'public' | 'read' | 'write' | 'admin', ok: number }
+interface Fixture { server: string, group: string, token: string, document: unknown }
+
+const ROUTES: Row[] = [
+  { method: 'GET', path: () => '/health', access: 'public', ok: 200 },
+  { method: 'GET', path: () => '/metrics', access: 'read', ok: 200 },
+  { method: 'GET', path: () => '/api/openapi.json', access: 'read', ok: 200 },
+  { method: 'GET', path: () => '/docs', access: 'read', ok: 200 },
+  { method: 'GET', path: () => '/api/events', access: 'read', ok: 200 },
+  { method: 'GET', path: () => '/api/servers', access: 'read', ok: 200 },
+  { method: 'GET', path: () => '/api/servers/stats/summary', access: 'read', ok: 200 },
+  { method: 'GET', path: ids => `/api/servers/${ids.server}`, access: 'read', ok: 200 },
+  { method: 'GET', path: () => '/api/config/servers', access: 'read', ok: 200 },
+  { method: 'GET', path: ids => `/api/config/servers/${ids.server}`, access: 'read', ok: 200 },
+  { method: 'POST', path: () => '/api/config/servers', body: () => validServer({ name: 'new' }), access: 'write', ok: 201 },
+  { method: 'PUT', path: ids => `/api/config/servers/${ids.server}`, body: () => validServer({ name: 'renamed' }), access: 'write', ok: 200 },
+  { method: 'DELETE', path: ids => `/api/config/servers/${ids.server}`, access: 'write', ok: 200 },
+  { method: 'GET', path: () => '/api/config/groups', access: 'read', ok: 200 },
+  { method: 'GET', path: ids => `/api/config/groups/${ids.group}`, access: 'read', ok: 200 },
+  { method: 'POST', path: () => '/api/config/groups', body: () => ({ name: `g-${Math.random().toString(36).slice(2, 8)}`, serverIds: [] }), access: 'write', ok: 201 },
+  { method: 'PUT', path: ids => `/api/config/groups/${ids.group}`, body: ids => ({ name: `r-${ids.group}`, serverIds: [] }), access: 'write', ok: 200 },
+  { method: 'DELETE', path: ids => `/api/config/groups/${ids.group}`, access: 'write', ok: 200 },
+  { method: 'GET', path: () => '/api/config/export', access: 'admin', ok: 200 },
+  { method: 'POST', path: () => '/api/config/import', body: ids => ids.document, access: 'admin', ok: 200 },
+  { method: 'GET', path: () => '/api/auth/tokens', access: 'admin', ok: 200 },
+  { method: 'POST', path: () => '/api/auth/tokens', body: () => ({ name: `t-${Math.random().toString(36).slice(2, 8)}`, role: 'read' }), access: 'admin', ok: 201 },
+  { method: 'DELETE', path: ids => `/api/auth/tokens/${ids.token}`, access: 'admin', ok: 200 }
+]
+
+/** SPEC §11, written out: what each role gets on a route of each kind in each mode. */
+function expected (row: Row, mode: AuthMode, role: Role): number {
+  const granted = (needed: 'read' | 'write' | 'admin') => {
+    if (role === 'none' || role === 'bogus') return 401
+    const rank = { read: 1, write: 2, admin: 3 }
+    return rank[role] >= rank[needed] ? row.ok : 403
+  }
+  if (row.access === 'public') return row.ok
+  if (row.access === 'admin') return granted('admin')
+  if (mode === 'off') return row.ok
+  if (mode === 'writes') return row.access === 'write' ? granted('write') : row.ok
+  return granted(row.access)
+}
+
+for (const mode of ['off', 'writes', 'all'] as const) {
+  t.test(`route × role table in mode ${mode}`, async t => {
+    const dir = await tempDir(t)
+    const secrets = await seedTokens(dir)
+    const api = await startApp(t, { auth: mode, authMaxFailures: 10000 }, dir)
+    const store = api.app.estatus.store
+    const tokens = await createTokenStore({ file: join(dir, 'tokens.json') })
+    t.teardown(() => tokens.close())
+    for (const row of ROUTES) {
+      for (const role of ROLES) {
+        // Fresh items for each request, so a delete or rename never changes the next row.
+        const server = (await store.createServer(validServer({ name: `s-${role}` }))).value.id
+        const group = (await store.createGroup({ name: `grp-${row.method}-${role}-${Math.random().toString(36).slice(2, 8)}`, serverIds: [server] })).value.id
+        const token = (await tokens.create({ name: `victim-${Math.random().toString(36).slice(2, 10)}`, role: 'read' })).id
+        const ids = { server, group, token, document: store.document() }
+        const secret = secrets[role]
+        const headers = secret === undefined ? {} : bearer(secret)
+        const path = row.path(ids)
+        const status = row.path(ids) === '/api/events'
+          ? (await statusOf(api.url, path, headers)).status
+          : (await api.call(row.method, path, row.body?.(ids), headers)).status
+        t.equal(status, expected(row, mode, role), `${mode} ${role.padEnd(5)} ${row.method} ${path}`)
+      }
+    }
+  })
+}
+

@@ -1,0 +1,37 @@
+import t from 'tap'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { populated } from './support/backup-support.ts'
+import { runScript } from './support/scripts.ts'
+
+// Each `npm run` starts node and tsx afresh: seconds apiece on a busy machine.
+t.setTimeout(360000)
+
+t.test('npm run export and npm run import -- --file: the same round trip offline', async t => {
+  const { api } = await populated(t)
+  await api.app.close()
+  const original = await readFile(api.dataFile, 'utf8')
+  const env = { ESTATUS_DATA_FILE: api.dataFile }
+
+  const full = await runScript('export', ['--secrets'], env)
+  t.equal(full.code, 0, full.stderr)
+  t.equal(full.stdout, original, 'with --secrets the export is the data file, byte for byte')
+  const masked = await runScript('export', [], env)
+  t.notOk(masked.stdout.includes('community-of-'), 'secrets masked by default')
+
+  const backup = join(api.dir, 'backup.json')
+  await writeFile(backup, full.stdout)
+  const restoredFile = join(api.dir, 'restored', 'estatus.json')
+  const restored = await runScript('import', ['--file', backup, '--data', restoredFile])
+  t.equal(restored.code, 0, restored.stderr)
+  t.match(restored.stdout, /restored 3 servers and 2 groups/)
+  t.equal(await readFile(restoredFile, 'utf8'), original, 'the restored file is byte-identical')
+
+  const again = await runScript('import', ['--file', backup, '--data', restoredFile])
+  t.equal(again.code, 1, 'an existing configuration is not replaced without --force')
+  const maskedBackup = join(api.dir, 'masked.json')
+  await writeFile(maskedBackup, masked.stdout)
+  const forced = await runScript('import', ['--file', maskedBackup, '--data', restoredFile, '--force'])
+  t.equal(forced.code, 0, forced.stderr)
+  t.equal(await readFile(restoredFile, 'utf8'), original, 'masked secrets keep what the target file holds')
+})
