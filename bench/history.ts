@@ -62,7 +62,7 @@ async function timed (runs: number, fn: () => unknown) {
 }
 
 /** The same result stream for both stores: probe i of server s at second k. */
-function* results () {
+function * results () {
   const random = prng(7)
   for (let second = 0; second < MINUTES * 60; second++) {
     const at = START + second * 1000
@@ -128,7 +128,7 @@ async function recordKuma (file: string) {
 function loadThirtyDays (file: string, now: number) {
   const db = new Database(file)
   const first = now - 30 * DAY
-  db.exec(`DELETE FROM minutes; DELETE FROM hours; DELETE FROM days;`)
+  db.exec('DELETE FROM minutes; DELETE FROM hours; DELETE FROM days;')
   const fill = (table: string, unit: number, from: number, to: number, scale: number) => db.prepare(`
     WITH RECURSIVE p(t) AS (SELECT ? UNION ALL SELECT t + 1 FROM p WHERE t + 1 < ?)
     INSERT INTO ${table} SELECT s.key, p.t, 60 * ${scale}, 59 * ${scale}, 200, 95000 * ${scale}, 3100, ${scale} * 59000 - (s.key % 7) * 100, ${scale} * 60000

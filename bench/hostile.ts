@@ -97,6 +97,7 @@ async function pollHealth (base: string, done: Promise<unknown>): Promise<number
   const latencies: number[] = []
   let finished = false
   void done.finally(() => { finished = true })
+  // eslint-disable-next-line no-unmodified-loop-condition -- set by the promise above while this loop awaits
   while (!finished) {
     latencies.push((await send(base, 'GET', '/health', '', {})).ms)
     await new Promise(resolve => setTimeout(resolve, 20))

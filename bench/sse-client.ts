@@ -108,7 +108,7 @@ function run (c: ConnectCommand): { finish: (file: string) => void } {
         if (!(idx >= 0 && idx < E)) { stats.unknown++; return }
         if (stats.dataLineBytes === 0) stats.dataLineBytes = end - p + 6
         const k = i * E + idx
-        if (recv[k] === recv[k]) { stats.duplicates++; return }
+        if (!Number.isNaN(recv[k])) { stats.duplicates++; return }
         recv[k] = t
         if (++got[i] === E) { stats.complete++; checkComplete() }
       } else if (s.startsWith('{"type":"initial"', p)) {

@@ -360,7 +360,7 @@ async function runOne (impl: Impl, n: number, runIndex: number, log: (line: stri
       const recv = new Float64Array(buf.buffer, buf.byteOffset, buf.byteLength / 8)
       for (let k = 0; k < recv.length; k++) {
         const t = recv[k] as number
-        if (t !== t) continue
+        if (Number.isNaN(t)) continue
         const e = k % EVENTS
         const latency = t - (sent[e] as number)
         latencies[delivered++] = latency

@@ -23,6 +23,7 @@ const MESSAGE_CHARS = 200
  */
 export function clip (text: string, max: number): string {
   const cut = text.length > max ? `${text.slice(0, max)}…` : text
+  // eslint-disable-next-line no-control-regex -- control characters are what this replaces
   return cut.replace(/[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd')
 }
 

@@ -8,6 +8,8 @@ import type { EventStreams } from './sse.ts'
 import type { ServerStatus } from '../schemas/status.ts'
 import type { GroupConfig } from '../schemas/config.ts'
 
+/* eslint-disable no-new -- a prom-client metric registers itself in `registers`; its collect() does the work */
+
 const MIB = 1048576
 
 /**
@@ -42,14 +44,20 @@ function registerServerGauges (registers: Registry[], current: () => ServerStatu
   const serverLabels = ['server_id', 'server'] as const
   const diskLabels = ['server_id', 'disk', 'source'] as const
   new Gauge({
-    name: 'probe_success', help: 'Whether the server is online (1) or offline (0), after the thresholds', labelNames: serverLabels, registers,
+    name: 'probe_success',
+    help: 'Whether the server is online (1) or offline (0), after the thresholds',
+    labelNames: serverLabels,
+    registers,
     async collect () {
       this.reset()
       await inChunks(current(), server => this.set({ server_id: server.id, server: server.name }, server.isOnline ? 1 : 0))
     }
   })
   new Gauge({
-    name: 'probe_icmp_duration_seconds', help: 'Round-trip time of the last ICMP echo reply', labelNames: serverLabels, registers,
+    name: 'probe_icmp_duration_seconds',
+    help: 'Round-trip time of the last ICMP echo reply',
+    labelNames: serverLabels,
+    registers,
     async collect () {
       this.reset()
       await inChunks(current(), server => {
@@ -62,7 +70,10 @@ function registerServerGauges (registers: Registry[], current: () => ServerStatu
     ['estatus_disk_size_bytes', 'Size of a disk or LUN (read in MiB)', 'total']
   ] as const) {
     new Gauge({
-      name, help, labelNames: diskLabels, registers,
+      name,
+      help,
+      labelNames: diskLabels,
+      registers,
       async collect () {
         this.reset()
         await inChunks(current(), server => {
@@ -72,7 +83,10 @@ function registerServerGauges (registers: Registry[], current: () => ServerStatu
     })
   }
   new Gauge({
-    name: 'estatus_server_group_info', help: 'Group membership of a server (always 1; join on server_id)', labelNames: ['server_id', 'group'], registers,
+    name: 'estatus_server_group_info',
+    help: 'Group membership of a server (always 1; join on server_id)',
+    labelNames: ['server_id', 'group'],
+    registers,
     async collect () {
       this.reset()
       await inChunks(groups().flatMap(group => group.serverIds.map(id => [id, group.name] as const)), ([id, group]) => this.set({ server_id: id, group }, 1))
@@ -115,7 +129,10 @@ export default fp(async function metricsPlugin (fastify) {
     ['estatus_probe_replies_total', 'ICMP echo replies received', 'replies']
   ] as const) {
     new Counter({
-      name, help, labelNames: ['server_id'], registers,
+      name,
+      help,
+      labelNames: ['server_id'],
+      registers,
       async collect () {
         this.reset()
         await inChunks([...probeCounts], ([id, counts]) => this.inc({ server_id: id }, counts[field]))
@@ -123,7 +140,9 @@ export default fp(async function metricsPlugin (fastify) {
     })
   }
   new Counter({
-    name: 'estatus_fping_restarts_total', help: 'fping processes restarted after they ended unasked', registers,
+    name: 'estatus_fping_restarts_total',
+    help: 'fping processes restarted after they ended unasked',
+    registers,
     collect () {
       this.reset()
       this.inc(monitor.fpingRestarts())
@@ -133,7 +152,9 @@ export default fp(async function metricsPlugin (fastify) {
   // ---- events, stream clients, writes -----------------------------------------------------
   new Gauge({ name: 'estatus_sse_clients', help: 'Open event streams', registers, collect () { this.set(streams.clientCount) } })
   new Counter({
-    name: 'estatus_sse_dropped_total', help: 'Event stream clients disconnected for not keeping up', registers,
+    name: 'estatus_sse_dropped_total',
+    help: 'Event stream clients disconnected for not keeping up',
+    registers,
     collect () {
       this.reset()
       this.inc(streams.droppedCount)
@@ -142,14 +163,18 @@ export default fp(async function metricsPlugin (fastify) {
   const events = new Counter({ name: 'estatus_sse_events_total', help: 'Events published to the event streams, by type', labelNames: ['type'], registers })
   const stopEvents = bus.subscribe(event => events.inc({ type: event.type }))
   const writeSeconds = new Histogram({
-    name: 'estatus_config_write_seconds', help: 'Time to write the data file (atomic write with fsync)', registers,
+    name: 'estatus_config_write_seconds',
+    help: 'Time to write the data file (atomic write with fsync)',
+    registers,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
   })
   const stopWrites = store.onWrite(seconds => writeSeconds.observe(seconds))
 
   // ---- HTTP -------------------------------------------------------------------------
   const requestSeconds = new Histogram({
-    name: 'http_request_duration_seconds', help: 'HTTP request durations by route pattern', registers,
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request durations by route pattern',
+    registers,
     labelNames: ['method', 'route', 'status_code'],
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10]
   })

@@ -40,4 +40,3 @@ t.test('npm run token: create, list, revoke; a running server picks the changes 
   t.equal(invalid.code, 1)
   t.match(invalid.stderr, /role: must be one of/)
 })
-

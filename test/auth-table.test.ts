@@ -76,4 +76,3 @@ for (const mode of ['off', 'writes', 'all'] as const) {
     }
   })
 }
-

@@ -189,7 +189,9 @@ t.test('SNMP disks: diskInfo = snmpget figures, the same in a diskUpdate, the co
   const stream = await openEvents(t, api.url)
   const disks = [{ index: rootIndex, name: 'root' }, { index: memIndex, name: 'ram' }]
   const id = await addServer(api, {
-    name: 'snmp-host', ip: '10.0.0.1', dnsAddress: '127.0.0.1',
+    name: 'snmp-host',
+    ip: '10.0.0.1',
+    dnsAddress: '127.0.0.1',
     snmp: { enabled: true, community: agent.community, disks }
   })
 
@@ -233,7 +235,9 @@ t.test('a missing index (9999) fails that disk only', async (t) => {
   const api = await startApp(t, { snmpPort: agent.port, diskIntervalMs: 1000 })
   const stream = await openEvents(t, api.url)
   const id = await addServer(api, {
-    name: 'ghost-host', ip: '10.0.0.2', dnsAddress: '127.0.0.1',
+    name: 'ghost-host',
+    ip: '10.0.0.2',
+    dnsAddress: '127.0.0.1',
     snmp: { enabled: true, community: agent.community, disks: [{ index: rootIndex, name: 'root' }, { index: 9999, name: 'ghost' }, { index: memIndex }] }
   })
   const [first] = await waitFor(() => { const u = stream.diskUpdates(id); return u.length > 0 ? u : undefined }, 15000, 'a diskUpdate')
@@ -255,7 +259,9 @@ t.test('agent stopped: ONE failing diskUpdate over several rounds; restarted: it
   const api = await startApp(t, { snmpPort: port, diskIntervalMs: 1000 })
   const stream = await openEvents(t, api.url)
   const id = await addServer(api, {
-    name: 'flappy', ip: '10.0.0.3', dnsAddress: '127.0.0.1',
+    name: 'flappy',
+    ip: '10.0.0.3',
+    dnsAddress: '127.0.0.1',
     snmp: { enabled: true, community, disks: [{ index: rootIndex, name: 'root' }] }
   })
   await waitFor(() => stream.diskUpdates(id).find(u => u.error === undefined && u.diskInfo?.length === 1), 15000, 'a first good read')
@@ -298,12 +304,16 @@ t.test('NetApp LUNs (REST and ZAPI) after the SNMP disks, in ONE diskInfo, in co
   const api = await startApp(t, { snmpPort: agent.port, netappPort: fake.port, diskIntervalMs: 5000 })
   const stream = await openEvents(t, api.url)
   const restId = await addServer(api, {
-    name: 'rest-filer', ip: '10.0.0.4', dnsAddress: '127.0.0.1',
+    name: 'rest-filer',
+    ip: '10.0.0.4',
+    dnsAddress: '127.0.0.1',
     snmp: { enabled: true, community: agent.community, disks: [{ index: rootIndex, name: 'root' }, { index: memIndex, name: 'ram' }] },
     netapp: netapp('rest', [{ name: 'archive', path: '/vol/vol2/lun_b' }, { name: 'data', path: '/vol/vol1/lun_a' }])
   })
   const zapiId = await addServer(api, {
-    name: 'zapi-filer', ip: '10.0.0.5', dnsAddress: '127.0.0.1',
+    name: 'zapi-filer',
+    ip: '10.0.0.5',
+    dnsAddress: '127.0.0.1',
     snmp: { enabled: true, community: agent.community, disks: [{ index: memIndex, name: 'ram' }] },
     netapp: netapp('zapi', [{ name: 'data', path: '/vol/vol1/lun_a' }, { name: 'archive', path: '/vol/vol2/lun_b' }])
   })

@@ -133,8 +133,8 @@ for (const apiType of ['rest', 'zapi'] as const) {
     t.ok(elapsed >= 380 && elapsed < 1500, `gave up after ${elapsed} ms`)
     t.equal(hung.requests, 1, 'the request did reach it')
     t.match(readings, [
-      { ok: false, name: 'eleven', error: `timed out after 400 ms` },
-      { ok: false, name: 'two', error: `timed out after 400 ms` }
+      { ok: false, name: 'eleven', error: 'timed out after 400 ms' },
+      { ok: false, name: 'two', error: 'timed out after 400 ms' }
     ])
   })
 

@@ -101,7 +101,10 @@ t.test('against a real snmpd', async (t) => {
     const column = (col: number): string[] => indexes.map(i => `${HR}.${col}.${i}`)
     const before = await snmpget(agent, [...column(3), ...column(4), ...column(5), ...column(6)])
     const readings = await readSnmpDisks({
-      host: '127.0.0.1', port: agent.port, community: agent.community, timeoutMs: 2000,
+      host: '127.0.0.1',
+      port: agent.port,
+      community: agent.community,
+      timeoutMs: 2000,
       disks: indexes.map((index, n) => n === 0 ? { index, name: 'first' } : { index })
     })
     const after = await snmpget(agent, [...column(5), ...column(6)])
@@ -135,7 +138,10 @@ t.test('against a real snmpd', async (t) => {
   t.test('a missing index fails that disk only, in configured order', async (t) => {
     const fs = fsIndexes[0]!
     const readings = await readSnmpDisks({
-      host: '127.0.0.1', port: agent.port, community: agent.community, timeoutMs: 2000,
+      host: '127.0.0.1',
+      port: agent.port,
+      community: agent.community,
+      timeoutMs: 2000,
       disks: [{ index: 9999, name: 'ghost' }, { index: fs, name: 'root' }, { index: 9998 }]
     })
     t.equal(readings.length, 3)
@@ -158,7 +164,10 @@ t.test('against a real snmpd', async (t) => {
     const socketsBefore = udpSocketCount()
     const started = Date.now()
     const runs = await Promise.all(Array.from({ length: 10 }, async () => await readSnmpDisks({
-      host: '127.0.0.1', port: agent.port, community: 'not-' + agent.community, timeoutMs: 300,
+      host: '127.0.0.1',
+      port: agent.port,
+      community: 'not-' + agent.community,
+      timeoutMs: 300,
       disks: [{ index: fsIndexes[0]!, name: 'a' }, { index: 1 }]
     })))
     const elapsed = Date.now() - started
@@ -320,15 +329,24 @@ t.test('Integer32 wrap: big volumes served as negative Integer32 (Windows agent)
   t.same(wire.map(Number), [-1, -1294967296, -1073741824, -1610612736, -2147483648], 'snmpget sees negative Integer32 values')
 
   const readings = await readSnmpDisks({
-    host: '127.0.0.1', port, community: 'public', timeoutMs: 2000,
+    host: '127.0.0.1',
+    port,
+    community: 'public',
+    timeoutMs: 2000,
     disks: [{ index: 1, name: 'data' }, { index: 2 }, { index: 3 }, { index: 4 }, { index: 5, name: 'absent' }]
   })
   t.same(readings[0], {
     ok: true,
     disk: {
       // (2^32 − 1) × 4096 B = 16,777,215.996 MiB; 3e9 × 4096 B = 11,718,750 MiB
-      total: 16777216, used: 11718750, free: 5058466, percentage: 70,
-      description: 'C:\\ Label:Data  Serial Number 1a2b3c4d', index: 1, name: 'data', source: 'snmp'
+      total: 16777216,
+      used: 11718750,
+      free: 5058466,
+      percentage: 70,
+      description: 'C:\\ Label:Data  Serial Number 1a2b3c4d',
+      index: 1,
+      name: 'data',
+      source: 'snmp'
     }
   }, '16 TiB − 4 KiB volume, 3e9 clusters used')
   t.same(readings[1], {

@@ -36,7 +36,7 @@ t.test('defect 1: a hand-edited file with huge group ids and counters starts and
   await writeFile(dataFile, JSON.stringify({
     version: 1,
     nextServerId: 1e57,
-    nextGroupId: 9007199254740993,
+    nextGroupId: 2 ** 53, // what JSON's 9007199254740993 reads as
     servers: [],
     groups: [{ id: 'group-9007199254740993', name: 'Edited', order: 1, serverIds: [], rowNumber: 1, rowOrder: 1 }]
   }))

@@ -66,7 +66,7 @@ t.test('stored documents: counters and large ids from a hand edit are brought in
   const document = checkDocument({
     version: 1,
     nextServerId: 1e57,
-    nextGroupId: 9007199254740993,
+    nextGroupId: 2 ** 53, // what JSON's 9007199254740993 reads as
     servers: [server('server-9007199254740993'), server('server-' + '9'.repeat(57), { name: 'nines' })],
     groups: [group('group-9007199254740993', 'G')]
   })

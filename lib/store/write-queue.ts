@@ -82,6 +82,7 @@ export function createWriteQueue (hooks: WriteQueueHooks): WriteQueue {
     },
     get busy () { return writing !== null },
     async settled () {
+      // eslint-disable-next-line no-unmodified-loop-condition -- drain() clears it while this awaits
       while (writing !== null) await writing
     }
   }

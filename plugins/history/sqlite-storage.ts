@@ -65,7 +65,6 @@ const toTally = (row: Record<string, number | null>): Tally => ({
 })
 const periods = (step: Step, from: number, to: number) => [Math.ceil(from / STEP_MS[step]), Math.ceil(to / STEP_MS[step])]
 
-
 /** The prepared reads. */
 function readStatements (db: Database.Database) {
   const seriesQueries = Object.fromEntries(Object.entries(TALLY_TABLES).map(([step, table]) => [step,

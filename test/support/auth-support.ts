@@ -34,4 +34,3 @@ export function statusOf (url: string, path: string, headers: Record<string, str
     req.end()
   })
 }
-

@@ -19,4 +19,3 @@ export async function populated (t: Parameters<typeof startApp>[0]): Promise<{ a
   await api.call('POST', '/api/config/groups', { name: 'Second', serverIds: [ids[1]] }, admin)
   return { api, admin }
 }
-

@@ -88,6 +88,7 @@ export async function startSnmpd (options: StartSnmpdOptions = {}): Promise<Snmp
       await rm(dir, { recursive: true, force: true })
     }
     const deadline = Date.now() + 8000
+    // eslint-disable-next-line no-unmodified-loop-condition -- set by the exit listener while this loop awaits
     while (!exited && Date.now() < deadline) {
       try {
         await snmpget({ port, community, dir }, ['1.3.6.1.2.1.1.3.0']) // sysUpTime.0

@@ -62,7 +62,7 @@ export function connectEvents (url: string, headers: Record<string, string> = {}
       if (text) messages.push({ ...JSON.parse(text), ...(id === undefined ? {} : { id }) })
     })
     let endStream!: () => void
-    const ended = new Promise<void>(done => { endStream = done })
+    const ended = new Promise<void>(resolve => { endStream = resolve })
     const req = request(url + '/api/events', { headers: { accept: 'text/event-stream', ...headers } }, res => {
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => {
