@@ -109,7 +109,6 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     }
     await scope.register(sse, { heartbeatMs: settings.heartbeatMs, replayEvents: settings.replayEvents, maxBufferedBytes: settings.sseMaxBufferedBytes })
     await scope.register(metrics)
-    await scope.register(metrics)
     // After every subscriber is in place, so an import is published and probed like any change.
     const store = scope.getDecorator<ConfigStore>('configStore')
     if (settings.importFrom) await importAtStart(store, settings.importFrom, scope.log)
