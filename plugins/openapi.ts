@@ -46,7 +46,12 @@ const OPERATIONS: Record<string, FastifySchema & { tags: string[], summary: stri
   'GET /api/config/groups/:id': { tags: ['groups'], summary: 'One group, with its ETag' },
   'POST /api/config/groups': { tags: ['groups'], summary: 'Add a group', body: GROUP_BODY },
   'PUT /api/config/groups/:id': { tags: ['groups'], summary: 'Replace a group (If-Match optional)', body: GROUP_BODY },
-  'DELETE /api/config/groups/:id': { tags: ['groups'], summary: 'Delete a group, unassigning or moving its servers' }
+  'DELETE /api/config/groups/:id': { tags: ['groups'], summary: 'Delete a group, unassigning or moving its servers' },
+  'GET /api/servers/:id/uptime': { tags: ['history'], summary: 'Uptime and coverage of one server over 24 h, 7 d, 30 d and 365 d' },
+  'GET /api/servers/:id/history': { tags: ['history'], summary: 'Availability per minute, hour or day (CSV with Accept: text/csv)' },
+  'GET /api/servers/:id/incidents': { tags: ['history'], summary: 'Offline periods, newest first (CSV with Accept: text/csv)' },
+  'GET /api/servers/:id/disks/history': { tags: ['history'], summary: 'Disk usage per hour or day, with a days-to-full forecast' },
+  'GET /api/stats/uptime': { tags: ['history'], summary: 'Uptime and coverage overall and per group' }
 }
 
 /** Who may call a route, in the words of the document's security requirements. */

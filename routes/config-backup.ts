@@ -44,6 +44,7 @@ const configBackup: FastifyPluginAsyncTypebox = async function (fastify) {
     // Plain JSON.stringify, not the schema's serializer, which would put keys in schema order:
     // the export keeps the file's order, so a restore is byte for byte.
     return reply
+      .type('application/json; charset=utf-8')
       .header('content-disposition', 'attachment; filename="estatus-config.json"')
       .serializer(JSON.stringify)
       .send({ success: true as const, data })

@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises'
 import { atomicJsonFile } from '../lib/atomic-json-file.ts'
 import { maskSecrets } from '../lib/backup.ts'
 import { createValidators } from '../lib/document.ts'
-import { optionsFromEnv, resolveOptions } from '../lib/options.ts'
+import { optionsFromEnv } from '../lib/options.ts'
 import type { StoreDocument } from '../schemas/config.ts'
 
 const { values } = parseArgs({
@@ -13,7 +13,7 @@ const { values } = parseArgs({
 })
 
 try {
-  const source = resolve(values.data ?? resolveOptions(optionsFromEnv(process.env)).dataFile)
+  const source = resolve(values.data ?? optionsFromEnv(process.env).dataFile)
   const stored = await atomicJsonFile<StoreDocument>(source).read()
   if (stored === null) throw new Error(`${source} holds no configuration`)
   const document = createValidators().checkDocument(stored)

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { createTokenStore, defaultTokensFile } from '../lib/access-tokens.ts'
-import { optionsFromEnv, resolveOptions } from '../lib/options.ts'
+import { optionsFromEnv } from '../lib/options.ts'
 
 const USAGE = 'usage: npm run token -- create --role read|write|admin --name <name> | list | revoke <id or name>  [--file <tokens.json>]'
 
@@ -12,7 +12,7 @@ const { values, positionals } = parseArgs({
 })
 
 try {
-  const settings = resolveOptions(optionsFromEnv(process.env))
+  const settings = optionsFromEnv(process.env)
   const file = resolve(values.file ?? settings.tokensFile ?? defaultTokensFile(resolve(settings.dataFile)))
   const tokens = await createTokenStore({ file })
   const [command, argument] = positionals

@@ -294,7 +294,7 @@ t.test('ESTATUS_HISTORY=off: no database, and the routes answer 404', async t =>
   t.notOk(existsSync(join(dir, 'history.sqlite')))
   t.equal(optionsFromEnv({ ESTATUS_HISTORY: 'off' }).history, false)
   t.equal(optionsFromEnv({ ESTATUS_HISTORY: 'on', ESTATUS_HISTORY_FILE: '/x/h.sqlite' }).historyFile, '/x/h.sqlite')
-  t.throws(() => optionsFromEnv({ ESTATUS_HISTORY: 'maybe' }), /ESTATUS_HISTORY must be 'on' or 'off'/)
+  t.throws(() => optionsFromEnv({ ESTATUS_HISTORY: 'maybe' }), /ESTATUS_HISTORY must be true or false, got "maybe"/)
   t.throws(() => optionsFromEnv({ ESTATUS_RETAIN_MINUTES_H: '0' }), /ESTATUS_RETAIN_MINUTES_H must be an integer/)
   t.equal(optionsFromEnv({ ESTATUS_RETAIN_DAYS_D: '0' }).retainDaysD, 0)
 })

@@ -54,6 +54,10 @@ t.test('the environment goes through the same schema', async t => {
     heartbeatMs: 30000,
     replayEvents: 1000,
     fpingPath: 'fping',
+    history: true,
+    retainMinutesH: 48,
+    retainHoursD: 400,
+    retainDaysD: 0,
     port: 3001,
     host: '::',
     logLevel: 'info'

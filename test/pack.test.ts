@@ -6,7 +6,7 @@ import t from 'tap'
 import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
-import { writeFile } from 'node:fs/promises'
+import { cp, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -40,9 +40,13 @@ t.test('a JavaScript host installs the packed tarball and serves the API from di
 
   const host = join(dir, 'host')
   await run('mkdir', [host], dir)
-  await writeFile(join(host, 'package.json'), JSON.stringify({ name: 'host', private: true, type: 'module' }))
+  // A host on npm 11 allows better-sqlite3's build script (README, Embedding).
+  await writeFile(join(host, 'package.json'), JSON.stringify({ name: 'host', private: true, type: 'module', allowScripts: { 'better-sqlite3': true } }))
   // From the local npm cache where it has the packages (always after `npm ci`).
   await run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', join(dir, filename), `fastify@${FASTIFY_VERSION}`], host)
+  // Instead of compiling better-sqlite3 again (a minute of g++ per run), the host gets the
+  // addon this checkout built: the same pinned version for the same Node.
+  await cp(join(ROOT, 'node_modules', 'better-sqlite3', 'build'), join(host, 'node_modules', 'better-sqlite3', 'build'), { recursive: true })
   t.notOk(existsSync(join(host, 'node_modules', 'tsx')), 'the host has no tsx')
 
   await writeFile(join(host, 'host.js'), `
