@@ -5,7 +5,7 @@
 import t from 'tap'
 import { getEventListeners } from 'node:events'
 import { startFakeOntap, type FakeLun, type FakeOntap } from './support/fake-ontap.ts'
-import { readNetappLuns, type NetappTarget } from '../probes/netapp-luns.ts'
+import { readNetappLuns, type NetappTarget } from '../probes/netapp/index.ts'
 import { waitFor } from './support/wait.ts'
 
 const GiB = 1073741824

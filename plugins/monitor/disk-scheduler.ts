@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { ServerConfig } from '../../schemas/config.ts'
 import type { DiskReading } from '../../probes/disk-reading.ts'
 import { readSnmpDisks } from '../../probes/snmp-disks.ts'
-import { readNetappLuns } from '../../probes/netapp-luns.ts'
+import { readNetappLuns } from '../../probes/netapp/index.ts'
 import { redactCredentials } from '../../probes/redact.ts'
 
 export interface DiskSchedulerOptions {
