@@ -10,7 +10,7 @@ import { watchHandEdits, type HandEditWatcher } from './store/hand-edits.ts'
 import { describeFsError, loadDataFile } from './store/load.ts'
 import { findById } from './store/lookup.ts'
 import * as mutations from './store/mutations.ts'
-import { noChanges, type ChangeListener, type ConfigStore, type ConfigStoreOptions, type StoreHealth } from './store/types.ts'
+import { noChanges, type Applied, type ChangeListener, type ConfigStore, type ConfigStoreOptions, type StoreHealth } from './store/types.ts'
 import { createWriteQueue, type Apply } from './store/write-queue.ts'
 
 export type { ChangeSet, ServerUpdate, Mutation, Precondition, ChangeListener, StoreHealth, ConfigStoreOptions, ConfigStore } from './store/types.ts'
@@ -120,6 +120,12 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     return queue.enqueue(apply)
   }
 
+  /** A create or update: the body is parsed (and a bad one refused) before the change is queued. */
+  function changeWithBody<B, T> (parse: (input: unknown) => B, input: unknown, apply: (document: StoreDocument, body: B) => Applied<T>) {
+    const body = parse(input)
+    return change(document => apply(document, body))
+  }
+
   if (options.watchFile !== false) {
     handEdits = watchHandEdits({
       file,
@@ -151,23 +157,13 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     },
     group: id => findById(committed.groups, id),
     etag: etagOf,
-    createServer: async input => {
-      const body = parseServer(input)
-      return change(document => mutations.createServer(document, body))
-    },
-    updateServer: async (id, input, precondition) => {
-      const body = parseServer(input)
-      return change(document => mutations.updateServer(document, { id, body, ifMatch: precondition?.ifMatch }))
-    },
+    createServer: async input => changeWithBody(parseServer, input, (document, body) => mutations.createServer(document, body)),
+    updateServer: async (id, input, precondition) =>
+      changeWithBody(parseServer, input, (document, body) => mutations.updateServer(document, { id, body, ifMatch: precondition?.ifMatch })),
     deleteServer: async (id, precondition) => change(document => mutations.deleteServer(document, { id, ifMatch: precondition?.ifMatch })),
-    createGroup: async input => {
-      const body = parseGroup(input)
-      return change(document => mutations.createGroup(document, body))
-    },
-    updateGroup: async (id, input, precondition) => {
-      const body = parseGroup(input)
-      return change(document => mutations.updateGroup(document, { id, body, ifMatch: precondition?.ifMatch }))
-    },
+    createGroup: async input => changeWithBody(parseGroup, input, (document, body) => mutations.createGroup(document, body)),
+    updateGroup: async (id, input, precondition) =>
+      changeWithBody(parseGroup, input, (document, body) => mutations.updateGroup(document, { id, body, ifMatch: precondition?.ifMatch })),
     deleteGroup: async (id, options = {}) => change(document => mutations.deleteGroup(document, { id, ...options })),
     replace: async input => change(replacing(input, checkDocument)),
     onChange (listener) {
