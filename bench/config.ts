@@ -18,15 +18,14 @@
 // one, from `c` concurrent loops over an undici Pool of `c` keep-alive connections.
 // rate = measured mutations / wall time; latency = send → whole answer read.
 // Targets: at c=32 our rate ≥ 2× the reference's; at c=1 our p99 ≤ 1.5× the reference's.
-import { fork, type ChildProcess } from 'node:child_process'
-import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
 import { prng } from '../test/support/prng.ts'
+import { reportPort, sendJson, serveOurs, startChild, stopChild, writeDocumentAtomically } from '../test/support/reference-server.ts'
 
 const SERVERS = 1000
 const MUTATIONS = Math.max(100, Number(process.env.BENCH_CONFIG_MUTATIONS ?? 3000))
@@ -71,53 +70,16 @@ function seedDocument (): Document {
   return { version: 1, nextServerId: SERVERS + 1, nextGroupId: 11, servers, groups }
 }
 
-// ---- child: our server ----------------------------------------------------------------
-
-async function serveOurs (dataFile: string) {
-  const { default: Fastify } = await import('fastify')
-  const { default: estatus } = await import('../app.ts')
-  const app = Fastify({ logger: { level: 'silent' } })
-  await app.register(estatus, {
-    dataFile,
-    fpingPath: join(tmpdir(), 'no-such-dir', 'fping'),
-    pingIntervalMs: 3_600_000,
-    diskIntervalMs: 86_400_000,
-    heartbeatMs: 3_600_000
-  })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const address = app.server.address()
-  process.send?.({ port: typeof address === 'object' && address ? address.port : 0 })
-  process.on('SIGTERM', () => { void app.close().then(() => process.exit(0)) })
-}
-
 // ---- child: the reference -------------------------------------------------------------
 
 async function serveReference (dataFile: string) {
   const doc = JSON.parse(await readFile(dataFile, 'utf8')) as Document
   const index = new Map(doc.servers.map((server, i) => [server.id, i]))
 
-  async function writeDocument () {
-    const temp = `${dataFile}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
-    const handle = await open(temp, 'wx', 0o600)
-    try {
-      await handle.writeFile(JSON.stringify(doc, null, 2) + '\n')
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await rename(temp, dataFile)
-  }
-
-  const send = (res: ServerResponse, status: number, body: unknown) => {
-    const text = JSON.stringify(body)
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
-    res.end(text)
-  }
-
   // Strictly one mutation at a time: apply, write, answer; then the next.
   let chain: Promise<void> = Promise.resolve()
   const serialized = (res: ServerResponse, work: () => Promise<void>) => {
-    chain = chain.then(work).catch(err => send(res, 500, { success: false, error: (err as Error).message }))
+    chain = chain.then(work).catch(err => sendJson(res, 500, { success: false, error: (err as Error).message }))
   }
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -125,7 +87,7 @@ async function serveReference (dataFile: string) {
     req.on('data', chunk => chunks.push(chunk))
     req.on('end', () => {
       let body: Server
-      try { body = JSON.parse(Buffer.concat(chunks).toString('utf8')) } catch { send(res, 400, { success: false, error: 'Malformed JSON body' }); return }
+      try { body = JSON.parse(Buffer.concat(chunks).toString('utf8')) } catch { sendJson(res, 400, { success: false, error: 'Malformed JSON body' }); return }
       const match = /^\/api\/config\/servers(?:\/([^/?]+))?$/.exec(req.url ?? '')
       if (req.method === 'POST' && match && match[1] === undefined) {
         serialized(res, async () => {
@@ -133,29 +95,26 @@ async function serveReference (dataFile: string) {
           doc.nextServerId++
           const created = { ...body, id }
           index.set(id, doc.servers.push(created) - 1)
-          await writeDocument()
-          send(res, 201, { success: true, data: created })
+          await writeDocumentAtomically(dataFile, doc)
+          sendJson(res, 201, { success: true, data: created })
         })
       } else if (req.method === 'PUT' && match && match[1] !== undefined) {
         const id = decodeURIComponent(match[1])
         serialized(res, async () => {
           const at = index.get(id)
-          if (at === undefined) { send(res, 404, { success: false, error: `Server with ID '${id}' not found` }); return }
+          if (at === undefined) { sendJson(res, 404, { success: false, error: `Server with ID '${id}' not found` }); return }
           const updated = { ...body, id }
           doc.servers[at] = updated
-          await writeDocument()
-          send(res, 200, { success: true, data: updated })
+          await writeDocumentAtomically(dataFile, doc)
+          sendJson(res, 200, { success: true, data: updated })
         })
       } else {
-        send(res, 404, { success: false, error: 'Route not found' })
+        sendJson(res, 404, { success: false, error: 'Route not found' })
       }
     })
   })
   server.keepAliveTimeout = 60_000
-  server.listen(0, '127.0.0.1', () => {
-    const address = server.address()
-    process.send?.({ port: typeof address === 'object' && address ? address.port : 0 })
-  })
+  server.listen(0, '127.0.0.1', () => reportPort(server.address()))
   process.on('SIGTERM', () => { void chain.then(() => process.exit(0)) })
 }
 
@@ -185,31 +144,12 @@ interface RunResult { rate: number, p50: number, p99: number, done: number, fail
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))] ?? NaN
 
-async function startChild (mode: 'ours' | 'reference', dataFile: string): Promise<{ child: ChildProcess, port: number }> {
-  const child = fork(SELF, [`--serve-${mode}`, dataFile], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${mode} server did not start within 30 s`)), 30_000)
-    child.once('message', message => { clearTimeout(timer); resolve((message as { port: number }).port) })
-    child.once('exit', code => { clearTimeout(timer); reject(new Error(`${mode} server exited (${code}) before listening`)) })
-  })
-  return { child, port }
-}
-
-async function stopChild (child: ChildProcess) {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise(resolve => child.once('exit', resolve))
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-  await exited
-  clearTimeout(timer)
-}
-
 async function run (mode: 'ours' | 'reference', concurrency: number, dir: string, seedText: string, plan: Mutation[]): Promise<RunResult> {
   const dataFile = join(dir, `${mode}-c${concurrency}`, 'estatus.json')
   await rm(join(dataFile, '..'), { recursive: true, force: true })
   await mkdir(join(dataFile, '..'), { recursive: true })
   await writeFile(dataFile, seedText)
-  const { child, port } = await startChild(mode, dataFile)
+  const { child, port } = await startChild(SELF, mode, dataFile, 30_000)
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 })
   let failed = 0
   let firstFailure = ''
@@ -244,7 +184,7 @@ async function run (mode: 'ours' | 'reference', concurrency: number, dir: string
     await phase(plan.slice(0, WARMUP), deadline)
     const { latencies, wallMs } = await phase(plan.slice(WARMUP), deadline)
     await pool.close()
-    await stopChild(child)
+    await stopChild(child, 10_000)
     if (failed > 0) throw new Error(`${mode} c=${concurrency}: ${failed} mutations failed, first: ${firstFailure}`)
     const stored = JSON.parse(await readFile(dataFile, 'utf8')) as Document
     const sorted = latencies.sort((a, b) => a - b)
@@ -259,7 +199,7 @@ async function run (mode: 'ours' | 'reference', concurrency: number, dir: string
     }
   } finally {
     await pool.destroy().catch(() => {})
-    await stopChild(child)
+    await stopChild(child, 10_000)
   }
 }
 

@@ -18,14 +18,13 @@
 // frame), and a few `GET /api/config/servers`. p50/p99 of each. Then the store alone, in
 // this process: its start and POSTS creates without HTTP and without the monitor.
 // Targets at 50,000: /health p99 ≤ 10 ms, POST p99 ≤ 50 ms, initial p99 ≤ 1 s.
-import { fork, type ChildProcess } from 'node:child_process'
-import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
+import { reportPort, sendJson, serveOurs, startChild, stopChild, writeDocumentAtomically } from '../test/support/reference-server.ts'
 
 const SIZES = (process.env.BENCH_LARGE_SIZES ?? '10000,50000').split(',').map(Number)
 const HEALTH = Number(process.env.BENCH_LARGE_HEALTH ?? 200)
@@ -59,49 +58,11 @@ function seedDocument (size: number): Document {
   return { version: 1, nextServerId: size + 1, nextGroupId: 101, servers, groups }
 }
 
-// ---- child: our server ----------------------------------------------------------------
-
-async function serveOurs (dataFile: string) {
-  const { default: Fastify } = await import('fastify')
-  const { default: estatus } = await import('../app.ts')
-  // A slow start is measured, not cut off by avvio's 10 s plugin timeout.
-  const app = Fastify({ logger: { level: 'silent' }, pluginTimeout: 0 })
-  await app.register(estatus, {
-    dataFile,
-    fpingPath: join(tmpdir(), 'no-such-dir', 'fping'),
-    pingIntervalMs: 3_600_000,
-    diskIntervalMs: 86_400_000,
-    heartbeatMs: 3_600_000
-  })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const address = app.server.address()
-  process.send?.({ port: typeof address === 'object' && address ? address.port : 0 })
-  process.on('SIGTERM', () => { void app.close().then(() => process.exit(0)) })
-}
-
 // ---- child: the reference -------------------------------------------------------------
 
 async function serveReference (dataFile: string) {
   const doc = JSON.parse(await readFile(dataFile, 'utf8')) as Document
   const status = (server: Server) => ({ id: server.id, name: server.name, ip: server.ip, isOnline: false, consecutiveSuccesses: 0, consecutiveFailures: 0, lastChecked: null, lastStatusChange: new Date().toISOString(), diskInfo: null, lastError: 'fping is not installed' })
-
-  async function writeDocument () {
-    const temp = `${dataFile}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
-    const handle = await open(temp, 'wx', 0o600)
-    try {
-      await handle.writeFile(JSON.stringify(doc, null, 2) + '\n')
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await rename(temp, dataFile)
-  }
-
-  const send = (res: ServerResponse, code: number, body: unknown) => {
-    const text = JSON.stringify(body)
-    res.writeHead(code, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
-    res.end(text)
-  }
 
   let chain: Promise<void> = Promise.resolve()
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -110,55 +71,32 @@ async function serveReference (dataFile: string) {
     req.on('end', () => {
       if (req.url === '/health') {
         const statuses = doc.servers.map(status)
-        send(res, 200, { status: 'ok', timestamp: new Date().toISOString(), uptime: 1, serverCount: statuses.length, onlineCount: statuses.filter(s => s.isOnline).length })
+        sendJson(res, 200, { status: 'ok', timestamp: new Date().toISOString(), uptime: 1, serverCount: statuses.length, onlineCount: statuses.filter(s => s.isOnline).length })
       } else if (req.url === '/api/events') {
         res.writeHead(200, { 'content-type': 'text/event-stream' })
         res.write(`data: ${JSON.stringify({ type: 'initial', servers: doc.servers.map(status), groups: doc.groups })}\n\n`)
       } else if (req.url === '/api/config/servers' && req.method === 'GET') {
-        send(res, 200, { success: true, data: doc.servers })
+        sendJson(res, 200, { success: true, data: doc.servers })
       } else if (req.url === '/api/config/servers' && req.method === 'POST') {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Server
         chain = chain.then(async () => {
           const created = { ...body, id: `server-${String(doc.nextServerId++).padStart(3, '0')}` }
           doc.servers.push(created)
-          await writeDocument()
-          send(res, 201, { success: true, data: created })
+          await writeDocumentAtomically(dataFile, doc)
+          sendJson(res, 201, { success: true, data: created })
         })
       } else {
-        send(res, 404, { success: false, error: 'Route not found' })
+        sendJson(res, 404, { success: false, error: 'Route not found' })
       }
     })
   })
-  server.listen(0, '127.0.0.1', () => {
-    const address = server.address()
-    process.send?.({ port: typeof address === 'object' && address ? address.port : 0 })
-  })
+  server.listen(0, '127.0.0.1', () => reportPort(server.address()))
   process.on('SIGTERM', () => { void chain.then(() => process.exit(0)) })
 }
 
 // ---- the load -------------------------------------------------------------------------
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))] ?? NaN
-
-async function startChild (mode: 'ours' | 'reference', dataFile: string): Promise<{ child: ChildProcess, port: number, startMs: number }> {
-  const began = performance.now()
-  const child = fork(SELF, [`--serve-${mode}`, dataFile], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${mode} server did not start within 120 s`)), 120_000)
-    child.once('message', message => { clearTimeout(timer); resolve((message as { port: number }).port) })
-    child.once('exit', code => { clearTimeout(timer); reject(new Error(`${mode} server exited (${code}) before listening`)) })
-  })
-  return { child, port, startMs: performance.now() - began }
-}
-
-async function stopChild (child: ChildProcess) {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise(resolve => child.once('exit', resolve))
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
-  await exited
-  clearTimeout(timer)
-}
 
 /** Connects a new event client and resolves with the time until its `initial` frame is complete, and its size. */
 function initialFrame (port: number): Promise<{ ms: number, bytes: number }> {
@@ -205,7 +143,7 @@ async function measure (mode: 'ours' | 'reference', dir: string, size: number, s
   const dataFile = join(dir, `${mode}-${size}`, 'estatus.json')
   await mkdir(join(dataFile, '..'), { recursive: true })
   await writeFile(dataFile, seedText)
-  const { child, port, startMs } = await startChild(mode, dataFile)
+  const { child, port, startMs } = await startChild(SELF, mode, dataFile, 120_000)
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 1 })
   const request = async (method: 'GET' | 'POST', path: string, body?: string) => {
     const began = performance.now()
@@ -224,7 +162,7 @@ async function measure (mode: 'ours' | 'reference', dir: string, size: number, s
     return { start: { p50: startMs, p99: startMs }, health, post, initial, configList, initialBytes }
   } finally {
     await pool.destroy().catch(() => {})
-    await stopChild(child)
+    await stopChild(child, 20_000)
   }
 }
 
@@ -278,6 +216,7 @@ async function main () {
 }
 
 const mode = process.argv[2]
-if (mode === '--serve-ours') await serveOurs(process.argv[3]!)
+// pluginTimeout 0: a slow start is measured, not cut off by avvio's 10 s plugin timeout.
+if (mode === '--serve-ours') await serveOurs(process.argv[3]!, 0)
 else if (mode === '--serve-reference') await serveReference(process.argv[3]!)
 else await main()
