@@ -10,8 +10,9 @@ import { watchHandEdits, type HandEditWatcher } from './store/hand-edits.ts'
 import { describeFsError, loadDataFile } from './store/load.ts'
 import { findById } from './store/lookup.ts'
 import * as mutations from './store/mutations.ts'
-import { noChanges, type Applied, type ChangeListener, type ConfigStore, type ConfigStoreOptions, type StoreHealth } from './store/types.ts'
+import { noChanges, type Applied, type ChangeSet, type ConfigStore, type ConfigStoreOptions, type StoreHealth } from './store/types.ts'
 import { createWriteQueue, type Apply } from './store/write-queue.ts'
+import { createListeners } from './listeners.ts'
 
 export type { ChangeSet, ServerUpdate, Mutation, Precondition, ChangeListener, StoreHealth, ConfigStoreOptions, ConfigStore } from './store/types.ts'
 export { DataFileError } from './store/load.ts'
@@ -75,8 +76,9 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
   let committed: StoreDocument = deepFreeze(loaded.document)
   let sortedGroups = { of: committed.groups, sorted: sortGroups(committed.groups) }
   const health = healthTracker(readOnly)
-  const listeners = new Set<ChangeListener>()
-  const writeListeners = new Set<(seconds: number) => void>()
+  const listeners = createListeners<ChangeSet>(log, () => [{}, 'a configuration change listener failed'])
+  // A failing observer (metrics) must not turn a write that landed into a failed one.
+  const writeListeners = createListeners<number>(log, () => [{}, 'a data-file write listener failed'])
   let handEdits: HandEditWatcher | null = null
 
   const queue = createWriteQueue({
@@ -88,7 +90,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       const started = process.hrtime.bigint()
       await db.write()
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
-      for (const listener of writeListeners) listener(seconds)
+      writeListeners.emit(seconds)
     },
     commit (draft) {
       committed = deepFreeze(draft)
@@ -102,15 +104,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       log.error({ err, file }, 'could not write the data file; the change is not applied')
       return new HttpError(500, 'Could not save the configuration')
     },
-    publish (changes) {
-      for (const listener of listeners) {
-        try {
-          listener(changes)
-        } catch (err) {
-          log.error({ err }, 'a configuration change listener failed')
-        }
-      }
-    },
+    publish: listeners.emit,
     idle: () => handEdits?.afterWrites()
   })
 
@@ -166,14 +160,8 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       changeWithBody(parseGroup, input, (document, body) => mutations.updateGroup(document, { id, body, ifMatch: precondition?.ifMatch })),
     deleteGroup: async (id, options = {}) => change(document => mutations.deleteGroup(document, { id, ...options })),
     replace: async input => change(replacing(input, checkDocument)),
-    onChange (listener) {
-      listeners.add(listener)
-      return () => { listeners.delete(listener) }
-    },
-    onWrite (listener) {
-      writeListeners.add(listener)
-      return () => { writeListeners.delete(listener) }
-    },
+    onChange: listeners.add,
+    onWrite: writeListeners.add,
     health: health.report,
     async close () {
       handEdits?.close()

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import type { EstatusEvent } from '../schemas/events.ts'
+import { createListeners } from '../lib/listeners.ts'
 
 export type EventListener = (event: EstatusEvent) => void
 
@@ -15,23 +16,8 @@ export interface EventBus {
 }
 
 export function createEventBus (log: FastifyBaseLogger): EventBus {
-  const listeners = new Set<EventListener>()
-  return {
-    publish (event) {
-      for (const listener of listeners) {
-        // One failing subscriber must not keep the event from the others, nor fail the publisher.
-        try {
-          listener(event)
-        } catch (err) {
-          log.error({ err, type: event.type }, 'an event subscriber failed')
-        }
-      }
-    },
-    subscribe (listener) {
-      listeners.add(listener)
-      return () => { listeners.delete(listener) }
-    }
-  }
+  const listeners = createListeners<EstatusEvent>(log, event => [{ type: event.type }, 'an event subscriber failed'])
+  return { publish: listeners.emit, subscribe: listeners.add }
 }
 
 export default fp(async function eventBusPlugin (fastify) {

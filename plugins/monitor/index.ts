@@ -3,6 +3,7 @@ import type { ServerConfig } from '../../schemas/config.ts'
 import type { ServerStatus } from '../../schemas/status.ts'
 import type { ChangeSet, ConfigStore } from '../../lib/config-store.ts'
 import type { EventBus } from '../event-bus.ts'
+import { createListeners } from '../../lib/listeners.ts'
 import { createAvailability, type AvailabilityOptions } from './availability.ts'
 import { createDisks, type DisksOptions } from './disks.ts'
 import type { Entry, MonitorContext, MonitorResult } from './entry.ts'
@@ -30,21 +31,13 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
   const bus = fastify.getDecorator<EventBus>('eventBus')
   const log = fastify.log.child({ plugin: 'monitor' })
   const entries = new Map<string, Entry>()
-  const listeners = new Set<(result: MonitorResult) => void>()
+  const listeners = createListeners<MonitorResult>(log, result => [{ serverId: result.serverId }, 'monitor: an onResult listener threw'])
 
   const ctx: MonitorContext = {
     log,
     entries,
     publish: event => bus.publish(event),
-    emit (result) {
-      for (const listener of listeners) {
-        try {
-          listener(result)
-        } catch (err) {
-          log.error({ err, serverId: result.serverId }, 'monitor: an onResult listener threw')
-        }
-      }
-    }
+    emit: listeners.emit
   }
   const availability = createAvailability(ctx, options)
   const disks = createDisks(ctx, options)
@@ -119,9 +112,7 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     },
     onResult (listener) {
       // A wrapper per subscription: the same function subscribed twice is called twice.
-      const own = (result: MonitorResult) => listener(result)
-      listeners.add(own)
-      return () => { listeners.delete(own) }
+      return listeners.add(result => listener(result))
     },
     fpingRestarts: () => availability.restarts
   }
