@@ -1,0 +1,38 @@
+import type { Alert, AlertLogEntry, AlertRule, Channel, MaintenanceWindow } from '../../schemas/alerts.ts'
+
+/**
+ * The seams between the parts of SPEC §10: the alert configuration (the store), the
+ * rules (`alerting.ts`) and the durable delivery (`outbox.ts`).
+ */
+
+/** Read access to the alert configuration; the store implements it. */
+export interface AlertConfig {
+  channels (): readonly Channel[]
+  channel (id: string): Channel | undefined
+  alertRules (): readonly AlertRule[]
+  maintenanceWindows (): readonly MaintenanceWindow[]
+}
+
+export interface DeliveryOutcome {
+  delivered: boolean
+  /** The receiver's HTTP status or SMTP reply code, when it answered. */
+  status?: number
+  /** Status and a short reason only: never a secret, never the receiver's whole answer. */
+  error?: string
+  durationMs: number
+}
+
+export interface AlertQuery { from: number, to: number, limit: number }
+
+/**
+ * The durable outbox (in the history database). `enqueue` resolves once the alert and one
+ * pending delivery per channel are committed, before any attempt; per-channel workers then
+ * deliver with back-off, and a restart resumes what is pending.
+ */
+export interface AlertOutbox {
+  enqueue (alert: Alert, channelIds: readonly string[]): Promise<void>
+  /** Sends a `test` alert to one channel now (logged like any alert); resolves with the outcome. */
+  test (channel: Channel): Promise<DeliveryOutcome>
+  /** The alert log with each channel's delivery state, newest first. */
+  list (query: AlertQuery): Promise<AlertLogEntry[]>
+}

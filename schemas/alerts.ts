@@ -1,0 +1,181 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { StringEnum } from './config.ts'
+
+/**
+ * SPEC §10: channels, alert rules, maintenance windows (stored in the lowdb document,
+ * version 2) and the alert itself (stored in the history database's outbox).
+ */
+
+const Name = Type.String({ minLength: 1, maxLength: 100 })
+const HttpUrl = Type.String({
+  minLength: 1,
+  maxLength: 2048,
+  pattern: '^https?://[^\\s/?#]+[^\\s]*$',
+  errorMessage: 'must be an http:// or https:// URL'
+})
+const IsoDate = Type.String({ format: 'date-time', errorMessage: 'must be an ISO 8601 date and time with a time zone' })
+const IdList = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { uniqueItems: true, maxItems: 10000, default: [] })
+
+export const ChannelType = StringEnum(['webhook', 'slack', 'teams', 'email'] as const)
+export type ChannelType = Static<typeof ChannelType>
+
+/** The fields of each channel type; `secret` and `password` are masked when sent (SPEC §3.4). */
+export const CHANNEL_FIELDS = {
+  webhook: {
+    url: HttpUrl,
+    secret: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    headers: Type.Optional(Type.Record(
+      Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$" }),
+      Type.String({ maxLength: 1024, pattern: '^[^\\r\\n]*$' }),
+      { maxProperties: 20 }
+    ))
+  },
+  slack: { url: HttpUrl },
+  teams: { url: HttpUrl },
+  email: {
+    host: Type.String({ minLength: 1, maxLength: 253 }),
+    port: Type.Integer({ minimum: 1, maximum: 65535, default: 587 }),
+    secure: Type.Boolean({ default: false }),
+    username: Type.Optional(Type.String({ maxLength: 256 })),
+    password: Type.Optional(Type.String({ maxLength: 256 })),
+    from: Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$', errorMessage: 'must be an e-mail address' }),
+    to: Type.Array(
+      Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$', errorMessage: 'must be an e-mail address' }),
+      { minItems: 1, maxItems: 50, uniqueItems: true }
+    )
+  }
+} as const
+
+/** The secret fields of every channel type, masked in answers and never logged. */
+export const CHANNEL_SECRETS = ['secret', 'password'] as const
+
+const channelOf = <K extends ChannelType>(type: K, withId: boolean) => Type.Object({
+  ...(withId ? { id: Type.String() } : { id: Type.Optional(Type.String({ maxLength: 64 })) }),
+  name: Name,
+  type: Type.Literal(type),
+  ...CHANNEL_FIELDS[type]
+}, { additionalProperties: false })
+
+export const WebhookChannel = channelOf('webhook', true)
+export const SlackChannel = channelOf('slack', true)
+export const TeamsChannel = channelOf('teams', true)
+export const EmailChannel = channelOf('email', true)
+/** A channel as stored (secrets in clear) and, masked, as sent. */
+export const Channel = Type.Union([WebhookChannel, SlackChannel, TeamsChannel, EmailChannel])
+export type Channel = Static<typeof Channel>
+export type WebhookChannel = Static<typeof WebhookChannel>
+export type SlackChannel = Static<typeof SlackChannel>
+export type TeamsChannel = Static<typeof TeamsChannel>
+export type EmailChannel = Static<typeof EmailChannel>
+
+/** A channel as a client sends it: validated against the variant its `type` names. */
+export const ChannelInput = {
+  webhook: channelOf('webhook', false),
+  slack: channelOf('slack', false),
+  teams: channelOf('teams', false),
+  email: channelOf('email', false)
+} as const
+
+export const AlertScope = Type.Object({
+  serverIds: IdList,
+  groupIds: IdList
+}, { additionalProperties: false, default: { serverIds: [], groupIds: [] } })
+export type AlertScope = Static<typeof AlertScope>
+
+export const AlertTrigger = StringEnum(['down', 'up', 'disk'] as const)
+
+const alertRuleFields = {
+  name: Name,
+  enabled: Type.Boolean({ default: true }),
+  /** Both lists empty: every server. */
+  scope: AlertScope,
+  on: Type.Array(AlertTrigger, { minItems: 1, maxItems: 3, uniqueItems: true }),
+  /** A server must stay down this long after its flip before `down` is sent. */
+  forSeconds: Type.Integer({ minimum: 0, maximum: 86400, default: 0 }),
+  diskPercent: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  diskDaysToFull: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 })),
+  /** Repeat a `down` or `disk` alert while it lasts; 0 = never. */
+  renotifyMinutes: Type.Integer({ minimum: 0, maximum: 10080, default: 0 }),
+  channelIds: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 20, uniqueItems: true })
+}
+
+export const AlertRuleInput = Type.Object({
+  id: Type.Optional(Type.String({ maxLength: 64 })),
+  ...alertRuleFields
+}, { additionalProperties: false })
+export type AlertRuleInput = Static<typeof AlertRuleInput>
+
+export const AlertRule = Type.Object({ id: Type.String(), ...alertRuleFields }, { additionalProperties: false })
+export type AlertRule = Static<typeof AlertRule>
+
+const maintenanceFields = {
+  name: Name,
+  scope: AlertScope,
+  start: IsoDate,
+  end: IsoDate,
+  /** The window [start, end) again every day or week, until `until` (forever without it). */
+  repeat: Type.Optional(Type.Object({
+    every: StringEnum(['day', 'week'] as const),
+    until: Type.Optional(IsoDate)
+  }, { additionalProperties: false }))
+}
+
+export const MaintenanceInput = Type.Object({
+  id: Type.Optional(Type.String({ maxLength: 64 })),
+  ...maintenanceFields
+}, { additionalProperties: false })
+export type MaintenanceInput = Static<typeof MaintenanceInput>
+
+export const MaintenanceWindow = Type.Object({ id: Type.String(), ...maintenanceFields }, { additionalProperties: false })
+export type MaintenanceWindow = Static<typeof MaintenanceWindow>
+
+export const AlertKind = StringEnum(['down', 'up', 'disk', 'test'] as const)
+export type AlertKind = Static<typeof AlertKind>
+
+const AlertServer = Type.Object({ id: Type.String(), name: Type.String(), ip: Type.String() }, { additionalProperties: false })
+
+/** What every channel is sent (SPEC §10), rendered per channel type by its sender. */
+export const Alert = Type.Object({
+  id: Type.String(),
+  kind: AlertKind,
+  rule: Type.Object({ id: Type.String(), name: Type.String() }, { additionalProperties: false }),
+  /** For a storm alert: the first server of the group that went down. */
+  server: AlertServer,
+  groups: Type.Array(Type.String()),
+  /** When the alert was raised, and since when its condition holds (ISO dates). */
+  at: Type.String(),
+  since: Type.String(),
+  durationSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+  disk: Type.Optional(Type.Object({
+    name: Type.String(),
+    percentage: Type.Integer(),
+    daysToFull: Type.Optional(Type.Number())
+  }, { additionalProperties: false })),
+  /** Storm grouping: one alert for a group of which at least half (and ≥ 3) went down within 60 s. */
+  storm: Type.Optional(Type.Object({
+    group: Type.Object({ id: Type.String(), name: Type.String() }, { additionalProperties: false }),
+    servers: Type.Array(AlertServer)
+  }, { additionalProperties: false })),
+  message: Type.String()
+}, { additionalProperties: false })
+export type Alert = Static<typeof Alert>
+
+export const DeliveryState = StringEnum(['pending', 'delivered', 'failed'] as const)
+
+/** One channel's delivery of one alert. */
+export const Delivery = Type.Object({
+  channelId: Type.String(),
+  /** The idempotency key (`X-Estatus-Delivery` on webhooks). */
+  key: Type.String(),
+  state: DeliveryState,
+  attempts: Type.Integer({ minimum: 0 }),
+  lastAttemptAt: Type.Union([Type.String(), Type.Null()]),
+  deliveredAt: Type.Union([Type.String(), Type.Null()]),
+  nextAttemptAt: Type.Union([Type.String(), Type.Null()]),
+  lastError: Type.Union([Type.String(), Type.Null()])
+}, { additionalProperties: false })
+export type Delivery = Static<typeof Delivery>
+
+/** An entry of `GET /api/alerts`. */
+export const AlertLogEntry = Type.Object({ ...Alert.properties, deliveries: Type.Array(Delivery) }, { additionalProperties: false })
+export type AlertLogEntry = Static<typeof AlertLogEntry>
