@@ -18,6 +18,7 @@ import { defaultTokensFile } from './lib/access-tokens.ts'
 import status from './routes/status.ts'
 import configServers from './routes/config-servers.ts'
 import configGroups from './routes/config-groups.ts'
+import configAlerts from './routes/config-alerts.ts'
 import health from './routes/health.ts'
 import history from './plugins/history/index.ts'
 import historyRoutes from './routes/history.ts'
@@ -115,6 +116,7 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     await scope.register(apiEnvelope)
     await scope.register(configServers)
     await scope.register(configGroups)
+    await scope.register(configAlerts)
     await scope.register(status)
     await scope.register(health)
     if (settings.history) await scope.register(historyRoutes, { clock: settings.historyClock ?? Date.now })
