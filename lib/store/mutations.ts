@@ -198,7 +198,15 @@ export function diff (before: StoreDocument, after: StoreDocument): ChangeSet {
   return changes
 }
 
-/** The whole configuration replaced (import, hand edit) by `next`, a checked document. */
+const COUNTERS = ['nextServerId', 'nextGroupId', 'nextChannelId', 'nextRuleId', 'nextMaintenanceId'] as const
+
+/**
+ * The whole configuration replaced (import, hand edit) by `next`, a checked document. Its
+ * counters never go back: ids are not reused after restoring an older backup (or a version-1
+ * one, whose alert counters start at 1), since logs and alerts keep naming old ids.
+ */
 export function replaceDocument (document: StoreDocument, next: StoreDocument): Applied<StoreDocument> {
-  return { document: next, value: next, changes: diff(document, next) }
+  const replaced = { ...next }
+  for (const counter of COUNTERS) replaced[counter] = Math.max(document[counter], next[counter])
+  return { document: replaced, value: replaced, changes: diff(document, replaced) }
 }
