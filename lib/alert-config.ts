@@ -2,11 +2,12 @@
  * The rules of the alert configuration (SPEC §10) that its schemas cannot express, and what
  * clients see of it. Pure: checked against a document, never touching it.
  */
-import { CHANNEL_FIELDS, CHANNEL_SECRETS, RESERVED_HEADERS, type AlertRule, type AlertScope, type Channel, type MaintenanceWindow } from '../schemas/alerts.ts'
+import { CHANNEL_FIELDS, CHANNEL_SECRETS, ChannelVariant, RESERVED_HEADERS, type AlertRule, type AlertScope, type Channel, type MaintenanceWindow } from '../schemas/alerts.ts'
 import type { StoreDocument } from '../schemas/config.ts'
 import { ValidationError, conflict, type FieldErrors } from './errors.ts'
 import { dropUndefined, keptSecret, mask } from './normalize.ts'
 import { positionOf } from './store/lookup.ts'
+import { inSchemaOrder } from './validation.ts'
 
 const at = (root: string, field: string) => (root ? `${root}.${field}` : field)
 
@@ -32,7 +33,8 @@ export function keepChannelSecrets (next: Channel, stored: Channel | undefined):
   for (const field of CHANNEL_SECRETS) {
     if (field in CHANNEL_FIELDS[next.type]) kept[field] = keptSecret(kept[field], previous?.[field])
   }
-  return dropUndefined(kept) as Channel
+  // A kept secret the body left out goes back to its place: the same item, the same text and ETag.
+  return inSchemaOrder(dropUndefined(kept), ChannelVariant[next.type]) as Channel
 }
 
 const reserved = new Set<string>(RESERVED_HEADERS)
