@@ -27,10 +27,11 @@ import { importAtStart } from './lib/legacy-import.ts'
 import type { ConfigStore } from './lib/config-store.ts'
 
 export { EstatusOptionsSchema, type EstatusOptions } from './lib/options.ts'
-export type { ConfigStore, ChangeSet, Mutation } from './lib/config-store.ts'
+export type { ConfigStore, ChangeSet, Mutation, ItemCollection, CollectionKey, CollectionItem } from './lib/config-store.ts'
 export type { EventListener } from './plugins/event-bus.ts'
 export type { Monitor, MonitorResult } from './plugins/monitor/index.ts'
 export * from './schemas/config.ts'
+export * from './schemas/alerts.ts'
 export * from './schemas/status.ts'
 export * from './schemas/events.ts'
 
