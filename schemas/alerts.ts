@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TProperties } from '@sinclair/typebox'
 import { StringEnum } from './config.ts'
 
 /**
@@ -49,17 +49,16 @@ export const CHANNEL_FIELDS = {
 /** The secret fields of every channel type, masked in answers and never logged. */
 export const CHANNEL_SECRETS = ['secret', 'password'] as const
 
-const channelOf = <K extends ChannelType>(type: K, withId: boolean) => Type.Object({
-  ...(withId ? { id: Type.String() } : { id: Type.Optional(Type.String({ maxLength: 64 })) }),
-  name: Name,
-  type: Type.Literal(type),
-  ...CHANNEL_FIELDS[type]
-}, { additionalProperties: false })
+// The fields are passed (not looked up by `type`) so that each variant's static type keeps them.
+const channelOf = <K extends ChannelType, F extends TProperties>(type: K, fields: F) =>
+  Type.Object({ id: Type.String(), name: Name, type: Type.Literal(type), ...fields }, { additionalProperties: false })
+const channelInputOf = <K extends ChannelType, F extends TProperties>(type: K, fields: F) =>
+  Type.Object({ id: Type.Optional(Type.String({ maxLength: 64 })), name: Name, type: Type.Literal(type), ...fields }, { additionalProperties: false })
 
-export const WebhookChannel = channelOf('webhook', true)
-export const SlackChannel = channelOf('slack', true)
-export const TeamsChannel = channelOf('teams', true)
-export const EmailChannel = channelOf('email', true)
+export const WebhookChannel = channelOf('webhook', CHANNEL_FIELDS.webhook)
+export const SlackChannel = channelOf('slack', CHANNEL_FIELDS.slack)
+export const TeamsChannel = channelOf('teams', CHANNEL_FIELDS.teams)
+export const EmailChannel = channelOf('email', CHANNEL_FIELDS.email)
 /** A channel as stored (secrets in clear) and, masked, as sent. */
 export const Channel = Type.Union([WebhookChannel, SlackChannel, TeamsChannel, EmailChannel])
 export type Channel = Static<typeof Channel>
@@ -70,10 +69,10 @@ export type EmailChannel = Static<typeof EmailChannel>
 
 /** A channel as a client sends it: validated against the variant its `type` names. */
 export const ChannelInput = {
-  webhook: channelOf('webhook', false),
-  slack: channelOf('slack', false),
-  teams: channelOf('teams', false),
-  email: channelOf('email', false)
+  webhook: channelInputOf('webhook', CHANNEL_FIELDS.webhook),
+  slack: channelInputOf('slack', CHANNEL_FIELDS.slack),
+  teams: channelInputOf('teams', CHANNEL_FIELDS.teams),
+  email: channelInputOf('email', CHANNEL_FIELDS.email)
 } as const
 
 export const AlertScope = Type.Object({

@@ -1,4 +1,4 @@
-import type { Alert, AlertLogEntry, AlertRule, Channel, MaintenanceWindow } from '../../schemas/alerts.ts'
+import type { Alert, AlertKind, AlertLogEntry, AlertRule, Channel, MaintenanceWindow } from '../../schemas/alerts.ts'
 
 /**
  * The seams between the parts of SPEC §10: the alert configuration (the store), the
@@ -25,6 +25,16 @@ export interface DeliveryOutcome {
 export interface AlertQuery { from: number, to: number, limit: number }
 
 /**
+ * What became of one attempt (or, for `failed`, of a delivery given up without one): for
+ * `estatus_alerts_total{kind,channel,outcome}`. `retried`: the attempt failed and another follows.
+ */
+export interface DeliveryEvent {
+  kind: AlertKind
+  channelId: string
+  outcome: 'delivered' | 'retried' | 'failed'
+}
+
+/**
  * The durable outbox (in the history database). `enqueue` resolves once the alert and one
  * pending delivery per channel are committed, before any attempt; per-channel workers then
  * deliver with back-off, and a restart resumes what is pending.
@@ -35,4 +45,6 @@ export interface AlertOutbox {
   test (channel: Channel): Promise<DeliveryOutcome>
   /** The alert log with each channel's delivery state, newest first. */
   list (query: AlertQuery): Promise<AlertLogEntry[]>
+  /** Called after every attempt's outcome is committed; returns the unsubscribe function. */
+  onDelivery (listener: (event: DeliveryEvent) => void): () => void
 }
