@@ -51,7 +51,9 @@ const OPERATIONS: Record<string, FastifySchema & { tags: string[], summary: stri
   'GET /api/servers/:id/history': { tags: ['history'], summary: 'Availability per minute, hour or day (CSV with Accept: text/csv)' },
   'GET /api/servers/:id/incidents': { tags: ['history'], summary: 'Offline periods, newest first (CSV with Accept: text/csv)' },
   'GET /api/servers/:id/disks/history': { tags: ['history'], summary: 'Disk usage per hour or day, with a days-to-full forecast' },
-  'GET /api/stats/uptime': { tags: ['history'], summary: 'Uptime and coverage overall and per group' }
+  'GET /api/stats/uptime': { tags: ['history'], summary: 'Uptime and coverage overall and per group' },
+  'GET /api/alerts': { tags: ['alerts'], summary: 'The alert log, newest first, with each channel\'s delivery state' },
+  'POST /api/config/channels/:id/test': { tags: ['alerts'], summary: 'Send a test alert to a channel now; answers with the outcome' }
 }
 
 /** Who may call a route, in the words of the document's security requirements. */
@@ -91,6 +93,7 @@ export default fp<OpenApiOptions>(async function openApi (fastify, options) {
         { name: 'events', description: 'Live updates' },
         { name: 'backup', description: 'Export and import the whole configuration' },
         { name: 'auth', description: 'Access tokens' },
+        { name: 'alerts', description: 'Alert log and channel tests' },
         { name: 'observability', description: 'Health and metrics' }
       ],
       components: {

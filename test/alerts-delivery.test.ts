@@ -244,3 +244,35 @@ test('test(): sent at once past a stuck queue, answered with the outcome, logged
   t.equal(refused.status, undefined)
   failing = false
 })
+
+test('secrets (webhook secret, URL tokens, header values, SMTP password) reach no outcome, log entry or log line, even when a receiver echoes them', async t => {
+  const dir = await tempDir(t)
+  const echo = (request: { path: string, headers: object, body: string }) => ({ status: 500, body: `refused ${request.path} ${JSON.stringify(request.headers)}` })
+  const webhook = await startHttpReceiver(t, echo)
+  const slack = await startHttpReceiver(t, request => ({ status: 404, body: `no_service for ${request.path}` }))
+  const smtp = await startSmtpReceiver(t, { username: 'alerts', password: 'the-right-one' })
+  const secrets = ['url-pass-777', 'tok-path-secret-555', 'query-secret-444', 'hook-secret-xyz-999', 'hdr-secret-888', 'slack-token-666', 'mail-pass-wrong-321']
+  const channels: Channel[] = [
+    { id: 'channel-1', name: 'hook', type: 'webhook', url: `${webhook.url}/hook/tok-path-secret-555?key=query-secret-444`, secret: 'hook-secret-xyz-999', headers: { Authorization: 'Bearer hdr-secret-888' } },
+    { id: 'channel-2', name: 'slack', type: 'slack', url: `${slack.url}/services/slack-token-666` },
+    { id: 'channel-3', name: 'mail', type: 'email', host: '127.0.0.1', port: smtp.port, secure: false, username: 'alerts', password: 'mail-pass-wrong-321', from: 'a@example.org', to: ['b@example.org'] },
+    { id: 'channel-4', name: 'userinfo', type: 'webhook', url: webhook.url.replace('http://', 'http://ops:url-pass-777@') + '/x' }
+  ]
+  const { app, outbox, logs } = await startOutbox({ file: join(dir, 'history.sqlite'), channels, retry: FAST_RETRY })
+  t.teardown(() => app.close())
+
+  const outcomes = []
+  for (const channel of channels) outcomes.push(await outbox.test(channel))
+  await outbox.enqueue(downAlert(1), channels.map(channel => channel.id))
+  await waitFor(async () => (await outbox.list(everything)).every(entry => entry.deliveries.every(d => d.attempts >= 2 || d.state !== 'pending')), 10000, 'retries')
+  t.ok(webhook.requests.length >= 3 && slack.requests.length >= 2, 'the receivers were reached')
+  t.match(webhook.requests[0]!.body, /^\{/, 'and were sent what they should')
+
+  t.same(outcomes.map(outcome => outcome.delivered), [false, false, false, false])
+  t.match(outcomes[0]!.error, /^HTTP 500: refused /)
+  t.match(outcomes[1]!.error, /^HTTP 404: no_service for /)
+  t.match(outcomes[2], { status: 535 })
+  const everythingSaid = JSON.stringify({ outcomes, log: await outbox.list(everything), lines: logs })
+  for (const secret of secrets) t.notOk(everythingSaid.includes(secret), `${secret} appears nowhere`)
+  t.match(everythingSaid, /\*{8}/, 'the echoes are there, masked')
+})

@@ -1,4 +1,4 @@
-import type { Alert, AlertKind, AlertLogEntry, AlertRule, Channel, MaintenanceWindow } from '../../schemas/alerts.ts'
+import type { Alert, AlertKind, AlertLogEntry, AlertRule, Channel, DeliveryOutcome, MaintenanceWindow } from '../../schemas/alerts.ts'
 
 /**
  * The seams between the parts of SPEC §10: the alert configuration (the store), the
@@ -13,14 +13,7 @@ export interface AlertConfig {
   maintenanceWindows (): readonly MaintenanceWindow[]
 }
 
-export interface DeliveryOutcome {
-  delivered: boolean
-  /** The receiver's HTTP status or SMTP reply code, when it answered. */
-  status?: number
-  /** Status and a short reason only: never a secret, never the receiver's whole answer. */
-  error?: string
-  durationMs: number
-}
+export type { DeliveryOutcome }
 
 export interface AlertQuery { from: number, to: number, limit: number }
 
