@@ -1,15 +1,22 @@
 // The alert routes of SPEC §10 over real HTTP, on the whole plugin.
 import t from 'tap'
+import Fastify from 'fastify'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import type { AlertLogEntry, Channel } from '../schemas/alerts.ts'
+import alertOutbox from '../plugins/alerts/outbox.ts'
+import apiEnvelope from '../plugins/api-envelope.ts'
+import alertRoutes from '../routes/alerts.ts'
 import { createSqliteOutbox } from '../plugins/alerts/sqlite-outbox.ts'
 import { deliveryKey } from '../plugins/alerts/outbox.ts'
-import { startApp, tempDir } from './support/app.ts'
-import { downAlert } from './support/outbox-app.ts'
+import { call, startApp, tempDir, type Test } from './support/app.ts'
+import { startHttpReceiver } from './support/alert-receivers.ts'
+import { downAlert, stubAlertConfig } from './support/outbox-app.ts'
 
 const HOUR = 3_600_000
 
 /** A history database holding three logged alerts (their deliveries finished), at -1 h, -2 h, -40 days. */
-async function seededDir (t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function seededDir (t: Test) {
   const dir = await tempDir(t)
   const storage = createSqliteOutbox(join(dir, 'history.sqlite'))
   const now = Date.now()
@@ -67,4 +74,43 @@ t.test('GET /api/alerts refuses bad queries with a 400 naming the field', async 
     t.ok(Object.keys(answer.json.validationErrors ?? {}).includes(field), `${query}: names ${field} (${answer.json.error})`)
     t.match(answer.json.error, new RegExp(`^Validation failed: ${field}: `))
   }
+})
+
+t.test('POST /api/config/channels/:id/test sends a test alert now and answers with the outcome; 404 for an unknown channel', async t => {
+  const dir = await tempDir(t)
+  const ok = await startHttpReceiver(t)
+  const refusing = await startHttpReceiver(t, () => ({ status: 500, body: 'broken: hook-secret-123' }))
+  const channels: Channel[] = [
+    { id: 'channel-1', name: 'ops', type: 'webhook', url: ok.url, secret: 'hook-secret-123' },
+    { id: 'channel-2', name: 'broken', type: 'webhook', url: refusing.url, secret: 'hook-secret-123' }
+  ]
+  // The outbox and the routes on a bare Fastify, the channels from a plain AlertConfig.
+  const app = Fastify()
+  await app.register(stubAlertConfig(channels))
+  await app.register(alertOutbox, { file: join(dir, 'history.sqlite') })
+  await app.register(apiEnvelope)
+  await app.register(alertRoutes)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+
+  const sent = await call(url, 'POST', '/api/config/channels/channel-1/test')
+  t.equal(sent.status, 200)
+  t.match(sent.json, { success: true, data: { delivered: true, status: 200 } })
+  t.same(Object.keys(sent.json.data).sort(), ['delivered', 'durationMs', 'status'])
+  t.equal(ok.requests.length, 1)
+  t.match(ok.requests[0]!.json, { kind: 'test', message: "A test of the channel 'ops': alerts reach you here." })
+
+  const failed = await call(url, 'POST', '/api/config/channels/channel-2/test', undefined, { 'content-type': 'application/json' })
+  t.equal(failed.status, 200, 'answered with the outcome, whatever it is')
+  t.match(failed.json.data, { delivered: false, status: 500, error: 'HTTP 500: broken: ********' })
+
+  const unknown = await call(url, 'POST', '/api/config/channels/channel-9/test')
+  t.equal(unknown.status, 404)
+  t.same(unknown.json, { success: false, error: "Channel with ID 'channel-9' not found" })
+
+  const log = await call(url, 'GET', '/api/alerts')
+  t.same(log.json.data.map((entry: AlertLogEntry) => [entry.kind, entry.deliveries.map(d => [d.channelId, d.state])]),
+    [['test', [['channel-2', 'failed']]], ['test', [['channel-1', 'delivered']]]])
+  t.notOk([sent.text, failed.text, log.text].join().includes('hook-secret-123'), 'the secret is in no answer')
 })
