@@ -7,6 +7,7 @@ import { Ajv, type ErrorObject } from 'ajv'
 import envSchema from 'env-schema'
 import type { FastifyServerOptions } from 'fastify'
 import { AUTH_MODES } from '../schemas/auth.ts'
+import type { AlertOutboxOptions } from '../plugins/alerts/outbox.ts'
 
 const integer = (minimum: number, maximum: number, defaultValue: number, description: string) =>
   Type.Integer({ minimum, maximum, default: defaultValue, description })
@@ -64,6 +65,8 @@ type Schema = typeof EstatusOptionsSchema.properties
 export interface TestSeams {
   /** The history's time source; default Date.now. */
   historyClock?: () => number
+  /** Alert delivery: back-off and timeouts (SPEC §10 fixes them: 1 s … 1 h for 24 h). */
+  alertDelivery?: Pick<AlertOutboxOptions, 'retry' | 'timeouts'>
 }
 /** The options after defaults: what the plugin works with. */
 export type ResolvedOptions = Static<typeof EstatusOptionsSchema> & TestSeams
@@ -137,9 +140,10 @@ const validateOptions = new Ajv({ allErrors: true, useDefaults: true }).compile<
  * register options (`logLevel`, `logSerializers`) reach the plugin too and are not ours.
  */
 export function resolveOptions (options: EstatusOptions & { logLevel?: unknown, logSerializers?: unknown }): ResolvedOptions {
-  const { logLevel, logSerializers, historyClock, ...ours } = options
+  const { logLevel, logSerializers, historyClock, alertDelivery, ...ours } = options
   const settings = Object.fromEntries(Object.entries(ours).filter(([, value]) => value !== undefined))
-  if (validateOptions(settings)) return historyClock === undefined ? settings : { ...settings, historyClock }
+  const seams = Object.fromEntries(Object.entries({ historyClock, alertDelivery }).filter(([, value]) => value !== undefined)) as TestSeams
+  if (validateOptions(settings)) return { ...settings, ...seams }
   const message = describeErrors(validateOptions.errors ?? [], EstatusOptionsSchema.properties, settings, key => `option '${key}'`)
   throw new Error(`fastify-estatus: invalid options: ${message}`)
 }

@@ -22,10 +22,12 @@ export const DiskHistoryQuery = Type.Object({
   step: Type.Optional(StringEnum(['1h', '1d', 'auto'] as const, { default: 'auto' }))
 }, { additionalProperties: false })
 
+// Query strings are not coerced (lib/validation.ts): a number is checked as text.
+export const LimitQuery = Type.String({ pattern: '^(1000|[1-9]\\d{0,2})$', errorMessage: 'must be a whole number from 1 to 1000' })
+
 export const IncidentsQuery = Type.Object({
   ...RangeQuery,
-  // Query strings are not coerced (lib/validation.ts): a number is checked as text.
-  limit: Type.Optional(Type.String({ pattern: '^(1000|[1-9]\\d{0,2})$', errorMessage: 'must be a whole number from 1 to 1000' }))
+  limit: Type.Optional(LimitQuery)
 }, { additionalProperties: false })
 
 export const UptimeStatsQuery = Type.Object({

@@ -285,13 +285,16 @@ t.test('disk history and forecast from synthetic growth: linear, flat, shrinking
   t.notOk('index' in young)
 })
 
-t.test('ESTATUS_HISTORY=off: no database, and the routes answer 404', async t => {
+t.test('ESTATUS_HISTORY=off: nothing recorded, and the routes answer 404', async t => {
   const dir = await tempDir(t)
   const api = await startApp(t, { dataFile: dataFileWith(dir, ['a']), fpingPath: join(dir, 'no-fping'), history: false }, dir)
   for (const path of ['/api/servers/a/uptime', '/api/servers/a/history', '/api/servers/a/incidents', '/api/servers/a/disks/history', '/api/stats/uptime']) {
     t.same((await api.call('GET', path)).json, { success: false, error: 'Route not found' }, path)
   }
-  t.notOk(existsSync(join(dir, 'history.sqlite')))
+  // Alerts are delivered with history off too: the database then holds the alert outbox alone.
+  const db = new Database(join(dir, 'history.sqlite'), { readonly: true })
+  t.same(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all(), [{ name: 'alert_deliveries' }, { name: 'alerts' }])
+  db.close()
   t.equal(optionsFromEnv({ ESTATUS_HISTORY: 'off' }).history, false)
   t.equal(optionsFromEnv({ ESTATUS_HISTORY: 'on', ESTATUS_HISTORY_FILE: '/x/h.sqlite' }).historyFile, '/x/h.sqlite')
   t.throws(() => optionsFromEnv({ ESTATUS_HISTORY: 'maybe' }), /ESTATUS_HISTORY must be true or false, got "maybe"/)
