@@ -210,6 +210,19 @@ t.test('retention removes old rows in every series and keeps the rest', async t 
   t.same(await storage.series('a', '1d', T0, end), [], 'days go too when they have a retention')
 })
 
+t.test('retention removes the old rows of every disk and keeps the rest', async t => {
+  const dir = await tempDir(t)
+  const storage = createSqliteStorage(join(dir, 'history.sqlite'))
+  t.teardown(() => storage.close())
+  const reading = (disk: string, at: number) => ({ serverId: 'a', disk, source: 'snmp' as const, name: disk, t: at, usedMiB: 10, totalMiB: 100 })
+  await storage.record([], [0, 1, 2, 30].flatMap(hour => ['snmp:1', 'snmp:2'].map(disk => reading(disk, T0 + hour * HOUR))))
+  await storage.prune({ minutes: T0, hours: T0 + 2 * HOUR, days: T0 + DAY, transitions: T0 })
+  const kept = async (step: '1h' | '1d', unit: number) =>
+    (await storage.diskSeries('a', step, T0, T0 + 2 * DAY)).map(disk => [disk.disk, disk.points.map(point => (point.t - T0) / unit)])
+  t.same(await kept('1h', HOUR), [['snmp:1', [2, 30]], ['snmp:2', [2, 30]]], 'hours from 2:00 on, of both disks')
+  t.same(await kept('1d', DAY), [['snmp:1', [1]], ['snmp:2', [1]]], 'days from the second on')
+})
+
 t.test('a deleted server loses its rows at once; a server deleted while the backend was down loses them at start', async t => {
   const dir = await tempDir(t)
   const file = join(dir, 'history.sqlite')
