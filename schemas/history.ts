@@ -50,7 +50,8 @@ export const Uptime = Type.Object({
 export const HistoryPoint = Type.Object({
   t: Type.String(),
   uptime: Percent,
-  coverage: Percent,
+  // Beyond SPEC §9's fields (README, decisions): how much of the period `uptime` speaks for.
+  coverage: Type.Union([Type.Number(), Type.Null()], { description: 'percent of the period that was monitored, 3 decimals; null when nothing was' }),
   probes: Type.Integer(),
   replies: Type.Integer(),
   rttMinMs: Milliseconds,

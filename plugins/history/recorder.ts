@@ -55,7 +55,20 @@ type PingResult = Extract<MonitorResult, { kind: 'ping' }>
 const diskKey = (disk: { source: string, index?: number, name?: string }) => `${disk.source}:${disk.index ?? disk.name ?? ''}`
 
 function closeMinute (server: Tracked, closed: MinuteRecord[]) {
-  if (!isEmpty(server.tally)) closed.push({ serverId: server.id, t: server.minuteStart, ...server.tally })
+  const { tally } = server
+  if (isEmpty(tally)) return
+  // Field by field: one object shape for every row (a spread makes slower ones).
+  closed.push({
+    serverId: server.id,
+    t: server.minuteStart,
+    probes: tally.probes,
+    replies: tally.replies,
+    rttMinUs: tally.rttMinUs,
+    rttSumUs: tally.rttSumUs,
+    rttMaxUs: tally.rttMaxUs,
+    onlineMs: tally.onlineMs,
+    monitoredMs: tally.monitoredMs
+  })
   server.tally = emptyTally()
 }
 
