@@ -24,6 +24,8 @@ import history from './plugins/history/index.ts'
 import historyRoutes from './routes/history.ts'
 import alertOutbox from './plugins/alerts/outbox.ts'
 import alertRoutes from './routes/alerts.ts'
+import audit from './plugins/audit/index.ts'
+import auditRoutes from './routes/audit.ts'
 import { resolveOptions, type EstatusOptions } from './lib/options.ts'
 import { importAtStart } from './lib/legacy-import.ts'
 import type { ConfigStore } from './lib/config-store.ts'
@@ -114,6 +116,8 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     }
     // Alerts are delivered with history off too: the outbox opens the database file regardless.
     await scope.register(alertOutbox, { file: historyFile, ...settings.alertDelivery })
+    // The audit too (SPEC §11), before the import below so that it is recorded.
+    await scope.register(audit, { file: historyFile, clock: settings.auditClock })
     await scope.register(sse, { heartbeatMs: settings.heartbeatMs, replayEvents: settings.replayEvents, maxBufferedBytes: settings.sseMaxBufferedBytes })
     await scope.register(metrics)
     // After every subscriber is in place, so an import is published and probed like any change.
@@ -129,6 +133,7 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     await scope.register(alertRoutes)
     await scope.register(configBackup)
     await scope.register(authTokens)
+    await scope.register(auditRoutes, { clock: settings.auditClock ?? Date.now })
     const bus = scope.getDecorator<EventBus>('eventBus')
     const streams = scope.getDecorator<EventStreams>('eventStreams')
     api = {
