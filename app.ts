@@ -31,13 +31,14 @@ import { importAtStart } from './lib/legacy-import.ts'
 import type { ConfigStore } from './lib/config-store.ts'
 
 export { EstatusOptionsSchema, type EstatusOptions } from './lib/options.ts'
-export type { ConfigStore, ChangeSet, Mutation, ItemCollection, CollectionKey, CollectionItem } from './lib/config-store.ts'
+export type { ConfigStore, ChangeSet, Mutation, ItemCollection, CollectionKey, CollectionItem, ChangeOrigin } from './lib/config-store.ts'
 export type { EventListener } from './plugins/event-bus.ts'
 export type { Monitor, MonitorResult } from './plugins/monitor/index.ts'
 export * from './schemas/config.ts'
 export * from './schemas/alerts.ts'
 export * from './schemas/status.ts'
 export * from './schemas/events.ts'
+export * from './schemas/audit.ts'
 
 // From the sources (app.ts) and from the build (dist/app.js) alike.
 const { version } = JSON.parse(readFileSync(new URL(import.meta.url.endsWith('.ts') ? './package.json' : '../package.json', import.meta.url), 'utf8')) as { version: string }

@@ -21,10 +21,9 @@ const LIST_OF = Object.fromEntries(LISTS.map(([key, kind]) => [kind, key])) as R
 export const auditItem = (action: AuditItem['action'], kind: IdKind, item: Named): AuditItem =>
   ({ action, kind, id: item.id, name: item.name })
 
-/** The item a delete removed, named as it was in `before`. */
+/** The item a delete removed, named as it was in `before` (where the delete found it). */
 export function deletedItem (before: StoreDocument, kind: IdKind, id: string): AuditItem {
-  const item: Named | undefined = findById<Named>(before[LIST_OF[kind]], id)
-  return auditItem('delete', kind, item ?? { id, name: '' })
+  return auditItem('delete', kind, findById<Named>(before[LIST_OF[kind]], id)!)
 }
 
 /**
