@@ -24,18 +24,21 @@ import history from './plugins/history/index.ts'
 import historyRoutes from './routes/history.ts'
 import alertOutbox from './plugins/alerts/outbox.ts'
 import alertRoutes from './routes/alerts.ts'
+import audit from './plugins/audit/index.ts'
+import auditRoutes from './routes/audit.ts'
 import { resolveOptions, type EstatusOptions } from './lib/options.ts'
 import { importAtStart } from './lib/legacy-import.ts'
 import type { ConfigStore } from './lib/config-store.ts'
 
 export { EstatusOptionsSchema, type EstatusOptions } from './lib/options.ts'
-export type { ConfigStore, ChangeSet, Mutation, ItemCollection, CollectionKey, CollectionItem } from './lib/config-store.ts'
+export type { ConfigStore, ChangeSet, Mutation, ItemCollection, CollectionKey, CollectionItem, ChangeOrigin } from './lib/config-store.ts'
 export type { EventListener } from './plugins/event-bus.ts'
 export type { Monitor, MonitorResult } from './plugins/monitor/index.ts'
 export * from './schemas/config.ts'
 export * from './schemas/alerts.ts'
 export * from './schemas/status.ts'
 export * from './schemas/events.ts'
+export * from './schemas/audit.ts'
 
 // From the sources (app.ts) and from the build (dist/app.js) alike.
 const { version } = JSON.parse(readFileSync(new URL(import.meta.url.endsWith('.ts') ? './package.json' : '../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -114,6 +117,8 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     }
     // Alerts are delivered with history off too: the outbox opens the database file regardless.
     await scope.register(alertOutbox, { file: historyFile, ...settings.alertDelivery })
+    // The audit too (SPEC §11), before the import below so that it is recorded.
+    await scope.register(audit, { file: historyFile, clock: settings.auditClock })
     await scope.register(sse, { heartbeatMs: settings.heartbeatMs, replayEvents: settings.replayEvents, maxBufferedBytes: settings.sseMaxBufferedBytes })
     await scope.register(metrics)
     // After every subscriber is in place, so an import is published and probed like any change.
@@ -129,6 +134,7 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     await scope.register(alertRoutes)
     await scope.register(configBackup)
     await scope.register(authTokens)
+    await scope.register(auditRoutes, { clock: settings.auditClock ?? Date.now })
     const bus = scope.getDecorator<EventBus>('eventBus')
     const streams = scope.getDecorator<EventStreams>('eventStreams')
     api = {

@@ -11,11 +11,19 @@ import { describeFsError, loadDataFile } from './store/load.ts'
 import { findById } from './store/lookup.ts'
 import * as mutations from './store/mutations.ts'
 import { COLLECTIONS, COLLECTION_KEYS, type CollectionItem, type CollectionKey, type CollectionSpec } from './store/collections.ts'
-import { noChanges, type Applied, type ChangeSet, type ConfigStore, type ConfigStoreOptions, type ItemCollection, type StoreHealth } from './store/types.ts'
+import { auditItem, changedItems, deletedItem } from './store/audit.ts'
+import type { IdKind } from './store/ids.ts'
+import {
+  noChanges, type Applied, type AuditAction, type AuditItem, type AuditRecord, type ChangeOptions, type ChangeOrigin, type ChangeSet,
+  type ConfigStore, type ConfigStoreOptions, type ItemCollection, type Mutation, type ReplaceAction, type StoreHealth
+} from './store/types.ts'
 import { createWriteQueue, type Apply } from './store/write-queue.ts'
 import { createListeners } from './listeners.ts'
 
-export type { ChangeSet, ServerUpdate, Mutation, Precondition, ChangeListener, StoreHealth, ConfigStoreOptions, ConfigStore, ItemCollection } from './store/types.ts'
+export type {
+  ChangeSet, ServerUpdate, Mutation, Precondition, ChangeListener, StoreHealth, ConfigStoreOptions, ConfigStore, ItemCollection,
+  ChangeOrigin, ChangeOptions, ItemChangeOptions, AuditAction, AuditItem, AuditRecord, AuditListener, ReplaceAction
+} from './store/types.ts'
 export type { CollectionKey, CollectionItem } from './store/collections.ts'
 export { DataFileError } from './store/load.ts'
 
@@ -47,16 +55,28 @@ function deepFreeze<T> (value: T): T {
   return value
 }
 
-/**
- * What is wrong with the store, if anything: a write that failed (until one succeeds), and
- * the file (unreadable, or holding a rejected hand edit) until it holds a good configuration.
- */
+/** The origin of the host's own calls, and of hand edits of the data file (SPEC §11's audit). */
+const HOST: ChangeOrigin = { actor: 'host', address: null }
+const HAND_EDIT: ChangeOrigin = { actor: 'file', address: null }
+
+/** How the audit describes a change: its action, and the items it touched given the document before it and its answer. */
+interface Audited<T> { action: AuditAction, items (before: StoreDocument, value: T): AuditItem[] }
+type Named = { id: string, name: string }
+const creating = <T extends Named>(kind: IdKind): Audited<T> => ({ action: 'create', items: (_before, item) => [auditItem('create', kind, item)] })
+const updating = <T extends Named>(kind: IdKind): Audited<T> => ({ action: 'update', items: (_before, item) => [auditItem('update', kind, item)] })
+const deleting = <T>(kind: IdKind, id: string): Audited<T> => ({ action: 'delete', items: before => [deletedItem(before, kind, id)] })
+const replacingAs = (action: ReplaceAction): Audited<StoreDocument> => ({ action, items: changedItems })
+
 /** The replacement of the configuration by `input`, checked now as a stored document. */
 function replacing (input: unknown, checkDocument: (value: unknown) => StoreDocument): Apply<StoreDocument> {
   const next = checkDocument(copyInput(input))
   return document => mutations.replaceDocument(document, next)
 }
 
+/**
+ * What is wrong with the store, if anything: a write that failed (until one succeeds), and
+ * the file (unreadable, or holding a rejected hand edit) until it holds a good configuration.
+ */
 function healthTracker (readOnly: string | null) {
   let writeFailure: string | null = null
   let fileProblem: string | null = null
@@ -93,6 +113,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
   const listeners = createListeners<ChangeSet>(log, () => [{}, 'a configuration change listener failed'])
   // A failing observer (metrics) must not turn a write that landed into a failed one.
   const writeListeners = createListeners<number>(log, () => [{}, 'a data-file write listener failed'])
+  const auditListeners = createListeners<AuditRecord>(log, record => [{ action: record.action }, 'an audit listener failed'])
   let handEdits: HandEditWatcher | null = null
 
   const queue = createWriteQueue({
@@ -122,29 +143,44 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     idle: () => handEdits?.afterWrites()
   })
 
+  /**
+   * A change queued and written, then reported to the audit: what it did is worked out when
+   * it is applied (a delete names the item as it was), and reported only once it is on disk.
+   */
+  async function recorded<T> (apply: Apply<T>, audited: Audited<T>, origin: ChangeOrigin): Promise<Mutation<T>> {
+    const { value: { value, items }, changes } = await queue.enqueue(document => {
+      const applied = apply(document)
+      return { ...applied, value: { value: applied.value, items: audited.items(document, applied.value) } }
+    })
+    auditListeners.emit({ action: audited.action, origin, items })
+    return { value, changes }
+  }
+
   /** A change through the API: refused up front when the file is read-only. */
-  function change<T> (apply: Apply<T>) {
+  function change<T> (apply: Apply<T>, audited: Audited<T>, options: ChangeOptions = {}) {
     if (readOnly !== null) return Promise.reject(new HttpError(503, 'The configuration is read-only (the data file is not writable): changes are refused'))
-    return queue.enqueue(apply)
+    return recorded(apply, audited, options.origin ?? HOST)
   }
 
   /** A create or update: the body is parsed (and a bad one refused) before the change is queued. */
-  function changeWithBody<B, T> (parse: (input: unknown) => B, input: unknown, apply: (document: StoreDocument, body: B) => Applied<T>) {
+  function changeWithBody<B, T> (parse: (input: unknown) => B, input: unknown, apply: (document: StoreDocument, body: B) => Applied<T>, audited: Audited<T>, options?: ChangeOptions) {
     const body = parse(input)
-    return change(document => apply(document, body))
+    return change(document => apply(document, body), audited, options)
   }
 
   function collectionOf<K extends CollectionKey> (key: K): ItemCollection<CollectionItem<K>> {
     const items = () => committed[key] as readonly CollectionItem<K>[]
+    const { label, idKind } = COLLECTIONS[key]
+    const parse = (body: unknown) => parseItem(key, body)
     return {
-      label: COLLECTIONS[key].label,
+      label,
       list: items,
       get: id => findById(items(), id),
       view: (COLLECTIONS[key] as CollectionSpec<K>).view,
-      create: async input => changeWithBody(body => parseItem(key, body), input, (document, body) => mutations.createItem(document, key, body)),
-      update: async (id, input, precondition) =>
-        changeWithBody(body => parseItem(key, body), input, (document, body) => mutations.updateItem(document, key, { id, body, ifMatch: precondition?.ifMatch })),
-      delete: async (id, precondition) => change(document => mutations.deleteItem(document, key, { id, ifMatch: precondition?.ifMatch }))
+      create: async (input, options) => changeWithBody(parse, input, (document, body) => mutations.createItem(document, key, body), creating(idKind), options),
+      update: async (id, input, options) =>
+        changeWithBody(parse, input, (document, body) => mutations.updateItem(document, key, { id, body, ifMatch: options?.ifMatch }), updating(idKind), options),
+      delete: async (id, options) => change(document => mutations.deleteItem(document, key, { id, ifMatch: options?.ifMatch }), deleting(idKind, id), options)
     }
   }
   const collections = Object.fromEntries(COLLECTION_KEYS.map(key => [key, collectionOf(key)])) as { [K in CollectionKey]: ItemCollection<CollectionItem<K>> }
@@ -158,7 +194,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       lastWrittenText: () => adapter.lastWrittenText,
       isLastWritten: stats => adapter.isLastWritten(stats),
       writing: () => queue.busy,
-      apply: async edited => (await queue.enqueue(replacing(edited, checkDocument))).changes,
+      apply: async edited => (await recorded(replacing(edited, checkDocument), replacingAs('replace'), HAND_EDIT)).changes,
       restore () {
         if (readOnly !== null) return
         queue.enqueue(document => ({ document, value: null, changes: noChanges() }))
@@ -180,21 +216,23 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     },
     group: id => findById(committed.groups, id),
     etag: etagOf,
-    createServer: async input => changeWithBody(parseServer, input, (document, body) => mutations.createServer(document, body)),
-    updateServer: async (id, input, precondition) =>
-      changeWithBody(parseServer, input, (document, body) => mutations.updateServer(document, { id, body, ifMatch: precondition?.ifMatch })),
-    deleteServer: async (id, precondition) => change(document => mutations.deleteServer(document, { id, ifMatch: precondition?.ifMatch })),
-    createGroup: async input => changeWithBody(parseGroup, input, (document, body) => mutations.createGroup(document, body)),
-    updateGroup: async (id, input, precondition) =>
-      changeWithBody(parseGroup, input, (document, body) => mutations.updateGroup(document, { id, body, ifMatch: precondition?.ifMatch })),
-    deleteGroup: async (id, options = {}) => change(document => mutations.deleteGroup(document, { id, ...options })),
+    createServer: async (input, options) => changeWithBody(parseServer, input, (document, body) => mutations.createServer(document, body), creating('server'), options),
+    updateServer: async (id, input, options) =>
+      changeWithBody(parseServer, input, (document, body) => mutations.updateServer(document, { id, body, ifMatch: options?.ifMatch }), updating('server'), options),
+    deleteServer: async (id, options) => change(document => mutations.deleteServer(document, { id, ifMatch: options?.ifMatch }), deleting('server', id), options),
+    createGroup: async (input, options) => changeWithBody(parseGroup, input, (document, body) => mutations.createGroup(document, body), creating('group'), options),
+    updateGroup: async (id, input, options) =>
+      changeWithBody(parseGroup, input, (document, body) => mutations.updateGroup(document, { id, body, ifMatch: options?.ifMatch }), updating('group'), options),
+    deleteGroup: async (id, options = {}) =>
+      change(document => mutations.deleteGroup(document, { id, ifMatch: options.ifMatch, reassign: options.reassign }), deleting('group', id), options),
     collection: key => collections[key],
     channels: () => committed.channels,
     channel: id => findById(committed.channels, id),
     alertRules: () => committed.alertRules,
     maintenanceWindows: () => committed.maintenance,
-    replace: async input => change(replacing(input, checkDocument)),
+    replace: async (input, options = {}) => change(replacing(input, checkDocument), replacingAs(options.action ?? 'replace'), options),
     onChange: listeners.add,
+    onAudit: auditListeners.add,
     onWrite: writeListeners.add,
     health: health.report,
     async close () {
@@ -203,6 +241,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       await queue.settled()
       listeners.clear()
       writeListeners.clear()
+      auditListeners.clear()
     }
   }
 }

@@ -132,6 +132,6 @@ export async function importAtStart (store: ConfigStore, files: { servers?: stri
     return
   }
   const { document, report } = await readLegacy(files)
-  await store.replace(document)
+  await store.replace(document, { action: 'import' })
   log.info({ files, servers: document.servers.length, groups: document.groups.length, fixed: report.fixed, rejected: report.rejected }, 'imported the old estatus-web configuration')
 }

@@ -5,6 +5,7 @@ import { parseCookie } from 'cookie'
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { createTokenStore, type TokenStore } from '../lib/access-tokens.ts'
 import type { Access, AuthMode, Role, TokenInfo } from '../schemas/auth.ts'
+import type { ChangeOrigin } from '../lib/config-store.ts'
 
 export const TOKEN_COOKIE = 'estatus_token'
 
@@ -15,6 +16,8 @@ export interface AccessControl {
   tokens: TokenStore
   /** The token a request was let in with (undefined on open routes and in `off`). */
   tokenOf (request: FastifyRequest): TokenInfo | undefined
+  /** Who makes a change through a request, for the audit: its token's name, else `anonymous`; and its address. */
+  originOf (request: FastifyRequest): ChangeOrigin
 }
 
 export interface AuthOptions {
@@ -43,6 +46,7 @@ export function requiredRole (access: Access | undefined, mode: AuthMode): Role 
   if (access === undefined || access === 'public') return null
   if (access === 'admin') return 'admin'
   if (mode === 'off') return null
+  if (access === 'admin-unless-off') return 'admin'
   if (mode === 'writes') return access === 'read' ? null : access
   return access
 }
@@ -144,7 +148,12 @@ export default fp<AuthOptions>(async function authPlugin (fastify, options) {
     }
   })
 
-  const accessControl: AccessControl = { mode, tokens, tokenOf: request => authenticated.get(request) }
+  const accessControl: AccessControl = {
+    mode,
+    tokens,
+    tokenOf: request => authenticated.get(request),
+    originOf: request => ({ actor: authenticated.get(request)?.name ?? 'anonymous', address: request.ip })
+  }
   fastify.decorate('accessControl', accessControl)
 }, { name: 'estatus-auth', fastify: '5.x' })
 

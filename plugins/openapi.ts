@@ -75,7 +75,12 @@ const OPERATIONS: Record<string, FastifySchema & { tags: string[], summary: stri
   ...listOperations('/api/config/alert-rules', 'alert rule', RULE_BODY),
   ...listOperations('/api/config/maintenance', 'maintenance window', MAINTENANCE_BODY),
   'GET /api/alerts': { tags: ['alerts'], summary: 'The alert log, newest first, with each channel\'s delivery state' },
-  'POST /api/config/channels/:id/test': { tags: ['alerts'], summary: 'Send a test alert to a channel now; answers with the outcome' }
+  'POST /api/config/channels/:id/test': { tags: ['alerts'], summary: 'Send a test alert to a channel now; answers with the outcome' },
+  'GET /api/audit': {
+    tags: ['audit'],
+    summary: 'Configuration changes, newest first: what, who and from where (kept 400 days)',
+    description: 'By default everything kept, at most `limit` (100) entries. An import or replace is one summary entry (`kind: configuration`, with `counts`) above one entry per item it changed (`via`). Names and ids only, never a field\'s value.'
+  }
 }
 
 /** Who may call a route, in the words of the document's security requirements. */
@@ -88,6 +93,7 @@ function describeAccess (config: AccessConfig): string {
   switch (config.access) {
     case 'public': return 'Open in every mode.'
     case 'admin': return 'Needs an `admin` token in every mode.'
+    case 'admin-unless-off': return 'Needs an `admin` token when ESTATUS_AUTH is `writes` or `all`; open otherwise.'
     case 'write': return 'Needs a `write` or `admin` token when ESTATUS_AUTH is `writes` or `all`.'
     default: return 'Needs a `read` token when ESTATUS_AUTH is `all`; open otherwise.'
   }
@@ -116,6 +122,7 @@ export default fp<OpenApiOptions>(async function openApi (fastify, options) {
         { name: 'alerts', description: 'Alert channels, rules, maintenance windows, the alert log and channel tests' },
         { name: 'backup', description: 'Export and import the whole configuration' },
         { name: 'auth', description: 'Access tokens' },
+        { name: 'audit', description: 'Who changed the configuration' },
         { name: 'observability', description: 'Health and metrics' }
       ],
       components: {

@@ -4,6 +4,7 @@ import { AlertRule, Channel, MaintenanceWindow } from '../schemas/alerts.ts'
 import { Deleted, Success, IdParams, IfMatch } from '../schemas/envelope.ts'
 import { itemNotFound } from '../lib/errors.ts'
 import type { CollectionKey, ConfigStore } from '../lib/config-store.ts'
+import type { AccessControl } from '../plugins/auth.ts'
 
 /** The alert configuration's lists and the schema of one item as sent (secrets masked). */
 const LISTS: ReadonlyArray<{ key: CollectionKey, path: string, schema: TSchema }> = [
@@ -18,6 +19,7 @@ const LISTS: ReadonlyArray<{ key: CollectionKey, path: string, schema: TSchema }
  */
 const configAlerts: FastifyPluginAsyncTypebox = async function (fastify) {
   const store = fastify.getDecorator<ConfigStore>('configStore')
+  const { originOf } = fastify.getDecorator<AccessControl>('accessControl')
 
   for (const { key, path, schema } of LISTS) {
     const items = store.collection(key)
@@ -40,7 +42,7 @@ const configAlerts: FastifyPluginAsyncTypebox = async function (fastify) {
     fastify.post(path, {
       schema: { response: { 201: Success(schema) } }
     }, async (request, reply) => {
-      const { value } = await items.create(request.body)
+      const { value } = await items.create(request.body, { origin: originOf(request) })
       reply.code(201).header('etag', store.etag(value))
       return { success: true as const, data: view(value) }
     })
@@ -48,7 +50,7 @@ const configAlerts: FastifyPluginAsyncTypebox = async function (fastify) {
     fastify.put(`${path}/:id`, {
       schema: { params: IdParams, headers: IfMatch, response: { 200: Success(schema) } }
     }, async (request, reply) => {
-      const { value } = await items.update(request.params.id, request.body, { ifMatch: request.headers['if-match'] })
+      const { value } = await items.update(request.params.id, request.body, { ifMatch: request.headers['if-match'], origin: originOf(request) })
       reply.header('etag', store.etag(value))
       return { success: true as const, data: view(value) }
     })
@@ -56,7 +58,7 @@ const configAlerts: FastifyPluginAsyncTypebox = async function (fastify) {
     fastify.delete(`${path}/:id`, {
       schema: { params: IdParams, headers: IfMatch, response: { 200: Success(Deleted) } }
     }, async (request) => {
-      const { value } = await items.delete(request.params.id, { ifMatch: request.headers['if-match'] })
+      const { value } = await items.delete(request.params.id, { ifMatch: request.headers['if-match'], origin: originOf(request) })
       return { success: true as const, data: value }
     })
   }

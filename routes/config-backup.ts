@@ -4,7 +4,7 @@ import { StoreDocument } from '../schemas/config.ts'
 import { Success } from '../schemas/envelope.ts'
 import { importedDocument, maskSecrets } from '../lib/backup.ts'
 import type { ConfigStore } from '../lib/config-store.ts'
-import type { AccessConfig } from '../plugins/auth.ts'
+import type { AccessConfig, AccessControl } from '../plugins/auth.ts'
 
 const admin: AccessConfig = { access: 'admin' }
 
@@ -37,6 +37,7 @@ const ImportReport = Type.Object({
 /** Backup and restore of the whole configuration (SPEC §11). */
 const configBackup: FastifyPluginAsyncTypebox = async function (fastify) {
   const store = fastify.getDecorator<ConfigStore>('configStore')
+  const { originOf } = fastify.getDecorator<AccessControl>('accessControl')
 
   fastify.get('/api/config/export', {
     config: admin,
@@ -69,7 +70,8 @@ const configBackup: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 200: Success(ImportReport) }
     }
   }, async request => {
-    const { value, changes } = await store.replace(importedDocument(request.body, { server: id => store.server(id), channel: id => store.channel(id) }))
+    const document = importedDocument(request.body, { server: id => store.server(id), channel: id => store.channel(id) })
+    const { value, changes } = await store.replace(document, { action: 'import', origin: originOf(request) })
     return {
       success: true as const,
       data: {

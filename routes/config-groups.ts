@@ -4,10 +4,12 @@ import { GroupConfig, ReassignMode } from '../schemas/config.ts'
 import { GroupDeleted, Success, IdParams, IfMatch } from '../schemas/envelope.ts'
 import { itemNotFound } from '../lib/errors.ts'
 import type { ConfigStore } from '../lib/config-store.ts'
+import type { AccessControl } from '../plugins/auth.ts'
 
 /** `/api/config/groups` of SPEC §4. */
 const configGroups: FastifyPluginAsyncTypebox = async function (fastify) {
   const store = fastify.getDecorator<ConfigStore>('configStore')
+  const { originOf } = fastify.getDecorator<AccessControl>('accessControl')
 
   fastify.get('/api/config/groups', {
     schema: { response: { 200: Success(Type.Array(GroupConfig)) } }
@@ -25,7 +27,7 @@ const configGroups: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/api/config/groups', {
     schema: { response: { 201: Success(GroupConfig) } }
   }, async (request, reply) => {
-    const { value } = await store.createGroup(request.body)
+    const { value } = await store.createGroup(request.body, { origin: originOf(request) })
     reply.code(201).header('etag', store.etag(value))
     return { success: true as const, data: value }
   })
@@ -33,7 +35,7 @@ const configGroups: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.put('/api/config/groups/:id', {
     schema: { params: IdParams, headers: IfMatch, response: { 200: Success(GroupConfig) } }
   }, async (request, reply) => {
-    const { value } = await store.updateGroup(request.params.id, request.body, { ifMatch: request.headers['if-match'] })
+    const { value } = await store.updateGroup(request.params.id, request.body, { ifMatch: request.headers['if-match'], origin: originOf(request) })
     reply.header('etag', store.etag(value))
     return { success: true as const, data: value }
   })
@@ -48,7 +50,8 @@ const configGroups: FastifyPluginAsyncTypebox = async function (fastify) {
   }, async (request) => {
     const { value } = await store.deleteGroup(request.params.id, {
       reassign: request.query.reassign,
-      ifMatch: request.headers['if-match']
+      ifMatch: request.headers['if-match'],
+      origin: originOf(request)
     })
     return { success: true as const, data: value }
   })

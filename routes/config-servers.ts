@@ -5,10 +5,12 @@ import { Deleted, Success, IdParams, IfMatch } from '../schemas/envelope.ts'
 import { itemNotFound } from '../lib/errors.ts'
 import type { ConfigStore } from '../lib/config-store.ts'
 import { toPublicServer } from '../lib/normalize.ts'
+import type { AccessControl } from '../plugins/auth.ts'
 
 /** `/api/config/servers` of SPEC §4. The body is validated by the store, which the host API shares. */
 const configServers: FastifyPluginAsyncTypebox = async function (fastify) {
   const store = fastify.getDecorator<ConfigStore>('configStore')
+  const { originOf } = fastify.getDecorator<AccessControl>('accessControl')
 
   // The list is serialized once per configuration version, from items serialized once each:
   // with 50,000 servers it is megabytes, and a change touches one item.
@@ -42,7 +44,7 @@ const configServers: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.post('/api/config/servers', {
     schema: { response: { 201: Success(PublicServerConfig) } }
   }, async (request, reply) => {
-    const { value } = await store.createServer(request.body)
+    const { value } = await store.createServer(request.body, { origin: originOf(request) })
     reply.code(201).header('etag', store.etag(value))
     return { success: true as const, data: toPublicServer(value) }
   })
@@ -50,7 +52,7 @@ const configServers: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.put('/api/config/servers/:id', {
     schema: { params: IdParams, headers: IfMatch, response: { 200: Success(PublicServerConfig) } }
   }, async (request, reply) => {
-    const { value } = await store.updateServer(request.params.id, request.body, { ifMatch: request.headers['if-match'] })
+    const { value } = await store.updateServer(request.params.id, request.body, { ifMatch: request.headers['if-match'], origin: originOf(request) })
     reply.header('etag', store.etag(value))
     return { success: true as const, data: toPublicServer(value) }
   })
@@ -58,7 +60,7 @@ const configServers: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.delete('/api/config/servers/:id', {
     schema: { params: IdParams, headers: IfMatch, response: { 200: Success(Deleted) } }
   }, async (request) => {
-    const { value } = await store.deleteServer(request.params.id, { ifMatch: request.headers['if-match'] })
+    const { value } = await store.deleteServer(request.params.id, { ifMatch: request.headers['if-match'], origin: originOf(request) })
     return { success: true as const, data: value }
   })
 }

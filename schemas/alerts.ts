@@ -1,6 +1,6 @@
 import { Type, type Static, type TProperties } from '@sinclair/typebox'
 import { ItemId, StringEnum } from './common.ts'
-import { LimitQuery, RangeQuery } from './history.ts'
+import { LogQuery } from './history.ts'
 
 /**
  * SPEC §10: channels, alert rules, maintenance windows (stored in the lowdb document,
@@ -201,10 +201,7 @@ export const AlertLogEntry = Type.Object({ ...Alert.properties, deliveries: Type
 export type AlertLogEntry = Static<typeof AlertLogEntry>
 
 /** `GET /api/alerts`: alerts whose `at` is in [from, to] (default: the last 30 days), newest first, at most `limit` (100). */
-export const AlertsQuery = Type.Object({
-  ...RangeQuery,
-  limit: Type.Optional(LimitQuery)
-}, { additionalProperties: false })
+export const AlertsQuery = LogQuery
 export type AlertsQuery = Static<typeof AlertsQuery>
 
 /** What one attempt came to: the answer of `POST /api/config/channels/:id/test`. */

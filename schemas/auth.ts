@@ -7,8 +7,12 @@ export const Role = Type.Unsafe<Role>({ type: 'string', enum: [...ROLES], descri
 export const AUTH_MODES = ['off', 'writes', 'all'] as const
 export type AuthMode = typeof AUTH_MODES[number]
 
-/** What a route needs: `public` is open in every mode; the others are roles (SPEC §11). */
-export type Access = 'public' | Role
+/**
+ * What a route needs: `public` is open in every mode; the others are roles (SPEC §11).
+ * `admin-unless-off` (the audit) is open while access control is off and needs an admin
+ * token otherwise, reads included.
+ */
+export type Access = 'public' | Role | 'admin-unless-off'
 
 /** A token as stored in the tokens file: only the SHA-256 of the secret. */
 export const StoredToken = Type.Object({

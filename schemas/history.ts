@@ -25,10 +25,14 @@ export const DiskHistoryQuery = Type.Object({
 // Query strings are not coerced (lib/validation.ts): a number is checked as text.
 export const LimitQuery = Type.String({ pattern: '^(1000|[1-9]\\d{0,2})$', errorMessage: 'must be a whole number from 1 to 1000' })
 
-export const IncidentsQuery = Type.Object({
+/** A time range and at most `limit` entries: the incidents, the alert log and the audit. */
+export const LogQuery = Type.Object({
   ...RangeQuery,
   limit: Type.Optional(LimitQuery)
 }, { additionalProperties: false })
+export type LogQuery = Static<typeof LogQuery>
+
+export const IncidentsQuery = LogQuery
 
 export const UptimeStatsQuery = Type.Object({
   window: Type.Optional(StringEnum(['24h', '7d', '30d', '365d'] as const, { default: '24h' }))

@@ -7,7 +7,7 @@ import { ROLES, bearer, seedTokens, statusOf, type Role } from './support/auth-s
 
 // ---- the table: route × mode × role → status ------------------------------------------
 
-interface Row { method: string, path: (ids: Fixture) => string, body?: (ids: Fixture) => unknown, access: 'public' | 'read' | 'write' | 'admin', ok: number }
+interface Row { method: string, path: (ids: Fixture) => string, body?: (ids: Fixture) => unknown, access: 'public' | 'read' | 'write' | 'admin' | 'admin-unless-off', ok: number }
 interface Fixture { server: string, group: string, token: string, document: unknown }
 
 const ROUTES: Row[] = [
@@ -33,7 +33,8 @@ const ROUTES: Row[] = [
   { method: 'POST', path: () => '/api/config/import', body: ids => ids.document, access: 'admin', ok: 200 },
   { method: 'GET', path: () => '/api/auth/tokens', access: 'admin', ok: 200 },
   { method: 'POST', path: () => '/api/auth/tokens', body: () => ({ name: `t-${Math.random().toString(36).slice(2, 8)}`, role: 'read' }), access: 'admin', ok: 201 },
-  { method: 'DELETE', path: ids => `/api/auth/tokens/${ids.token}`, access: 'admin', ok: 200 }
+  { method: 'DELETE', path: ids => `/api/auth/tokens/${ids.token}`, access: 'admin', ok: 200 },
+  { method: 'GET', path: () => '/api/audit', access: 'admin-unless-off', ok: 200 }
 ]
 
 /** SPEC §11, written out: what each role gets on a route of each kind in each mode. */
@@ -46,6 +47,7 @@ function expected (row: Row, mode: AuthMode, role: Role): number {
   if (row.access === 'public') return row.ok
   if (row.access === 'admin') return granted('admin')
   if (mode === 'off') return row.ok
+  if (row.access === 'admin-unless-off') return granted('admin')
   if (mode === 'writes') return row.access === 'write' ? granted('write') : row.ok
   return granted(row.access)
 }

@@ -304,9 +304,9 @@ t.test('ESTATUS_HISTORY=off: nothing recorded, and the routes answer 404', async
   for (const path of ['/api/servers/a/uptime', '/api/servers/a/history', '/api/servers/a/incidents', '/api/servers/a/disks/history', '/api/stats/uptime']) {
     t.same((await api.call('GET', path)).json, { success: false, error: 'Route not found' }, path)
   }
-  // Alerts are delivered with history off too: the database then holds the alert outbox alone.
+  // Alerts are delivered and changes audited with history off too: the database then holds the alert outbox and the audit alone.
   const db = new Database(join(dir, 'history.sqlite'), { readonly: true })
-  t.same(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all(), [{ name: 'alert_deliveries' }, { name: 'alerts' }])
+  t.same(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all(), [{ name: 'alert_deliveries' }, { name: 'alerts' }, { name: 'audit_log' }])
   db.close()
   // SPEC §9's switch reads on / off, and says so when it is neither; true / false still work.
   t.same(['off', 'ON', 'false', 'true'].map(value => optionsFromEnv({ ESTATUS_HISTORY: value }).history), [false, true, false, true])

@@ -25,6 +25,7 @@ function exchanges (ids: { server: string, group: string, token: string, channel
     'get /api/servers/{id}/disks/history': { path: `/api/servers/${ids.server}/disks/history` },
     'get /api/stats/uptime': { path: '/api/stats/uptime?window=24h' },
     'get /api/alerts': { path: '/api/alerts?limit=10' },
+    'get /api/audit': { path: '/api/audit?limit=10' },
     'get /api/config/servers': { path: '/api/config/servers' },
     'get /api/config/servers/{id}': { path: `/api/config/servers/${ids.server}` },
     'post /api/config/servers': { path: '/api/config/servers', body: validServer({ name: 'added', snmp: { enabled: true, community: 'c', disks: [{ index: 1 }] } }) },

@@ -3,6 +3,7 @@ import type { StoreDocument, ServerConfig, GroupConfig, ReassignMode } from '../
 import type { AlertConfig } from '../../plugins/alerts/types.ts'
 import type { CollectionItem, CollectionKey } from './collections.ts'
 import type { StoredItem } from './etag.ts'
+import type { IdKind } from './ids.ts'
 
 export interface ServerUpdate { before: ServerConfig, after: ServerConfig }
 
@@ -21,6 +22,32 @@ export interface Applied<T> { document: StoreDocument, value: T, changes: Change
 export interface Mutation<T> { value: T, changes: ChangeSet }
 export interface Precondition { ifMatch?: string | undefined }
 export type ChangeListener = (changes: ChangeSet) => void
+
+/**
+ * Who made a change and from where, for the audit (SPEC §11). `actor` is a token's name,
+ * `anonymous` (a request while access control is off), `file` (a hand edit of the data
+ * file) or `host` (the host application's own `estatus.store` calls: the default).
+ */
+export interface ChangeOrigin {
+  actor: string
+  /** The client's address (`request.ip`); null for hand edits and the host. */
+  address: string | null
+}
+export interface ChangeOptions { origin?: ChangeOrigin | undefined }
+export type ItemChangeOptions = Precondition & ChangeOptions
+
+/** `import` (a backup or the old files) or `replace` (a hand edit, or the host's `replace`). */
+export type ReplaceAction = 'import' | 'replace'
+export type AuditAction = 'create' | 'update' | 'delete' | ReplaceAction
+/** One item a change created, updated or deleted: its kind, id and name, never its fields (they may hold secrets). */
+export interface AuditItem { action: 'create' | 'update' | 'delete', kind: IdKind, id: string, name: string }
+/**
+ * One committed change as the audit sees it. For a create, update or delete `items` is the
+ * one item asked for (what it did to others — a deleted server leaving its groups — is part
+ * of it); for an import or replace, every item that differs.
+ */
+export interface AuditRecord { action: AuditAction, origin: ChangeOrigin, items: AuditItem[] }
+export type AuditListener = (record: AuditRecord) => void
 
 export interface StoreHealth {
   ok: boolean
@@ -50,10 +77,10 @@ export interface ItemCollection<T> {
   get (id: string): T | undefined
   /** The item as clients see it: secrets masked (SPEC §3.4). */
   view (item: T): T
-  create (input: unknown): Promise<Mutation<T>>
+  create (input: unknown, options?: ChangeOptions): Promise<Mutation<T>>
   /** The body is the full item; a secret sent back masked, empty or absent keeps the stored one. */
-  update (id: string, input: unknown, precondition?: Precondition): Promise<Mutation<T>>
-  delete (id: string, precondition?: Precondition): Promise<Mutation<{ deletedId: string }>>
+  update (id: string, input: unknown, options?: ItemChangeOptions): Promise<Mutation<T>>
+  delete (id: string, options?: ItemChangeOptions): Promise<Mutation<{ deletedId: string }>>
 }
 
 export interface ConfigStore extends AlertConfig {
@@ -66,21 +93,27 @@ export interface ConfigStore extends AlertConfig {
   groups (): GroupConfig[]
   group (id: string): GroupConfig | undefined
   etag (item: StoredItem): string
-  createServer (input: unknown): Promise<Mutation<ServerConfig>>
-  updateServer (id: string, input: unknown, precondition?: Precondition): Promise<Mutation<ServerConfig>>
-  deleteServer (id: string, precondition?: Precondition): Promise<Mutation<{ deletedId: string }>>
-  createGroup (input: unknown): Promise<Mutation<GroupConfig>>
-  updateGroup (id: string, input: unknown, precondition?: Precondition): Promise<Mutation<GroupConfig>>
-  deleteGroup (id: string, options?: Precondition & { reassign?: ReassignMode }): Promise<Mutation<{ deletedId: string, reassignedServers: string[] }>>
+  // Every change takes an optional `origin` for the audit; the host's calls default to `host`.
+  createServer (input: unknown, options?: ChangeOptions): Promise<Mutation<ServerConfig>>
+  updateServer (id: string, input: unknown, options?: ItemChangeOptions): Promise<Mutation<ServerConfig>>
+  deleteServer (id: string, options?: ItemChangeOptions): Promise<Mutation<{ deletedId: string }>>
+  createGroup (input: unknown, options?: ChangeOptions): Promise<Mutation<GroupConfig>>
+  updateGroup (id: string, input: unknown, options?: ItemChangeOptions): Promise<Mutation<GroupConfig>>
+  deleteGroup (id: string, options?: ItemChangeOptions & { reassign?: ReassignMode }): Promise<Mutation<{ deletedId: string, reassignedServers: string[] }>>
   /**
    * Channels, alert rules and maintenance windows. Their changes are not published (SPEC §10):
    * listeners get an empty change set. A deleted server or group leaves their scopes in the same write.
    */
   collection<K extends CollectionKey> (key: K): ItemCollection<CollectionItem<K>>
-  /** Replaces the whole configuration (import, hand edit), validated as a stored document. */
-  replace (document: unknown): Promise<Mutation<StoreDocument>>
+  /**
+   * Replaces the whole configuration (import, hand edit), validated as a stored document;
+   * the audit records it as `action` (default `replace`).
+   */
+  replace (document: unknown, options?: ChangeOptions & { action?: ReplaceAction }): Promise<Mutation<StoreDocument>>
   /** Called after every persisted change, before the mutating call resolves. */
   onChange (listener: ChangeListener): () => void
+  /** Called with what each persisted change did, who made it and from where (SPEC §11), before the mutating call resolves. */
+  onAudit (listener: AuditListener): () => void
   /** Called with the seconds each successful write of the data file took (estatus_config_write_seconds). */
   onWrite (listener: (seconds: number) => void): () => void
   health (): StoreHealth

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import { request as undiciRequest } from 'undici'
 import estatus, { type EstatusOptions } from '../../app.ts'
 
@@ -44,13 +45,24 @@ export interface Running {
   call (method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer>
 }
 
-/** The real plugin on a real listening server on 127.0.0.1 with its data file in a temp dir. */
-export async function startApp (t: Test, options: EstatusOptions = {}, dir?: string): Promise<Running> {
+/** A log destination that keeps every line, parsed: `startApp(t, options, dir, { log: collected.stream })`. */
+export function collectLog () {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = new Writable({ write (chunk, _encoding, done) { lines.push(JSON.parse(chunk.toString())); done() } })
+  return { lines, stream }
+}
+
+/**
+ * The real plugin on a real listening server on 127.0.0.1 with its data file in a temp dir.
+ * `host.log`: where its log goes at `info` (else nowhere, or TEST_LOG_LEVEL to stdout).
+ */
+export async function startApp (t: Test, options: EstatusOptions = {}, dir?: string, host: { log?: Writable } = {}): Promise<Running> {
   // Teardowns run in order: the app must be closed before its folder goes.
   const ownDir = dir === undefined
   dir ??= await mkdtemp(join(tmpdir(), 'estatus-'))
   const dataFile = options.dataFile ?? join(dir, 'estatus.json')
-  const app = Fastify({ logger: { level: process.env.TEST_LOG_LEVEL ?? 'silent' }, forceCloseConnections: true })
+  const logger = host.log === undefined ? { level: process.env.TEST_LOG_LEVEL ?? 'silent' } : { level: 'info', stream: host.log }
+  const app = Fastify({ logger, forceCloseConnections: true })
   await app.register(estatus, { ...options, dataFile })
   await app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(async () => {

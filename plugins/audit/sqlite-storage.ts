@@ -1,0 +1,77 @@
+import Database from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type { AuditEntry } from '../../schemas/audit.ts'
+import type { AuditRow, AuditStorage } from './storage.ts'
+
+// A table of its own in the history database, beside the history's and the outbox's.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS audit_log (
+  seq INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  address TEXT,
+  action TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  item_id TEXT,
+  name TEXT,
+  via TEXT,
+  created INTEGER,
+  updated INTEGER,
+  deleted INTEGER
+);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+`
+
+interface StoredRow {
+  at: number
+  actor: string
+  address: string | null
+  action: AuditEntry['action']
+  kind: AuditEntry['kind']
+  id: string | null
+  name: string | null
+  via: AuditEntry['via'] | null
+  created: number | null
+  updated: number | null
+  deleted: number | null
+}
+
+function toEntry (row: StoredRow): AuditEntry {
+  const { at, via, created, updated, deleted, ...rest } = row
+  return {
+    at: new Date(at).toISOString(),
+    ...rest,
+    ...(via === null ? {} : { via }),
+    ...(created === null ? {} : { counts: { created, updated: updated ?? 0, deleted: deleted ?? 0 } })
+  }
+}
+
+/** The audit in the history database file; its own connection, WAL like the history's. */
+export function createSqliteAudit (file: string): AuditStorage {
+  mkdirSync(dirname(file), { recursive: true })
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.exec(SCHEMA)
+
+  const insert = db.prepare(`INSERT INTO audit_log (at, actor, address, action, kind, item_id, name, via, created, updated, deleted)
+    VALUES (@at, @actor, @address, @action, @kind, @id, @name, @via, @created, @updated, @deleted)`)
+  const add = db.transaction((rows: AuditRow[]) => {
+    for (const { counts, via, ...row } of rows) {
+      insert.run({ ...row, via: via ?? null, created: counts?.created ?? null, updated: counts?.updated ?? null, deleted: counts?.deleted ?? null })
+    }
+  })
+  const listQuery = db.prepare(`SELECT at, actor, address, action, kind, item_id AS id, name, via, created, updated, deleted
+    FROM audit_log WHERE at >= ? AND at <= ? ORDER BY at DESC, seq DESC LIMIT ?`)
+  const pruneQuery = db.prepare('DELETE FROM audit_log WHERE at < ?')
+
+  return {
+    async add (rows) { add(rows) },
+    async list (from, to, limit) { return (listQuery.all(from, to, limit) as StoredRow[]).map(toEntry) },
+    async prune (before) { return pruneQuery.run(before).changes },
+    async close () {
+      if (db.open) db.close()
+    }
+  }
+}
