@@ -11,7 +11,7 @@ import { describeFsError, loadDataFile } from './store/load.ts'
 import { findById } from './store/lookup.ts'
 import * as mutations from './store/mutations.ts'
 import { COLLECTIONS, COLLECTION_KEYS, type CollectionItem, type CollectionKey, type CollectionSpec } from './store/collections.ts'
-import { auditItem, changedItems, deletedItem } from './store/audit.ts'
+import { auditItem, changedItems, deletedItem, type Named } from './store/audit.ts'
 import type { IdKind } from './store/ids.ts'
 import {
   noChanges, type Applied, type AuditAction, type AuditItem, type AuditRecord, type ChangeOptions, type ChangeOrigin, type ChangeSet,
@@ -61,7 +61,6 @@ const HAND_EDIT: ChangeOrigin = { actor: 'file', address: null }
 
 /** How the audit describes a change: its action, and the items it touched given the document before it and its answer. */
 interface Audited<T> { action: AuditAction, items (before: StoreDocument, value: T): AuditItem[] }
-type Named = { id: string, name: string }
 const creating = <T extends Named>(kind: IdKind): Audited<T> => ({ action: 'create', items: (_before, item) => [auditItem('create', kind, item)] })
 const updating = <T extends Named>(kind: IdKind): Audited<T> => ({ action: 'update', items: (_before, item) => [auditItem('update', kind, item)] })
 const deleting = <T>(kind: IdKind, id: string): Audited<T> => ({ action: 'delete', items: before => [deletedItem(before, kind, id)] })

@@ -1,4 +1,5 @@
 import type { Alert, AlertKind, AlertLogEntry, AlertRule, Channel, DeliveryOutcome, MaintenanceWindow } from '../../schemas/alerts.ts'
+import type { AuditListener } from '../../lib/store/types.ts'
 
 /**
  * The seams between the parts of SPEC §10: the alert configuration (the store), the
@@ -11,9 +12,19 @@ export interface AlertConfig {
   channel (id: string): Channel | undefined
   alertRules (): readonly AlertRule[]
   maintenanceWindows (): readonly MaintenanceWindow[]
+  /** Every committed change, item by item (the outbox looks again at a changed channel's queue). */
+  onAudit (listener: AuditListener): () => void
 }
 
 export type { DeliveryOutcome }
+
+/** One attempt's outcome as the worker sees it: what the test route answers, and whether and when to try again. */
+export interface AttemptOutcome extends DeliveryOutcome {
+  /** The receiver refused this alert for good (HTTP 4xx but 408, 425 and 429): it is not retried. */
+  permanent?: boolean
+  /** The wait the receiver asked for (`Retry-After` on 429 and 503). */
+  retryAfterMs?: number
+}
 
 export interface AlertQuery { from: number, to: number, limit: number }
 
