@@ -34,9 +34,6 @@ export async function sendEmail (channel: EmailChannel, alert: Alert, key: strin
     socketTimeout: timeouts.bodyMs,
     dnsTimeout: timeouts.connectMs
   })
-  const attempt = AbortSignal.any([signal, AbortSignal.timeout(attemptTimeoutMs(timeouts))])
-  const abort = () => transport.close()
-  attempt.addEventListener('abort', abort, { once: true })
   try {
     const info = await transport.sendMail({
       from: channel.from,
@@ -46,7 +43,8 @@ export async function sendEmail (channel: EmailChannel, alert: Alert, key: strin
       messageId: `<${key}@${channel.from.split('@').at(-1)}>`,
       headers: { 'X-Estatus-Delivery': key },
       disableFileAccess: true,
-      disableUrlAccess: true
+      disableUrlAccess: true,
+      signal: AbortSignal.any([signal, AbortSignal.timeout(attemptTimeoutMs(timeouts))])
     })
     return { delivered: true, ...optionalStatus(replyCode(info.response)), durationMs: elapsed() }
   } catch (err) {
@@ -54,7 +52,6 @@ export async function sendEmail (channel: EmailChannel, alert: Alert, key: strin
     const said = responseCode === undefined ? `${code ?? 'Error'}: ${message ?? ''}` : `SMTP ${responseCode}: ${response ?? message ?? ''}`
     return { delivered: false, ...optionalStatus(responseCode), error: shortReason(redact(said), REASON_LENGTH), durationMs: elapsed() }
   } finally {
-    attempt.removeEventListener('abort', abort)
     transport.close()
   }
 }
