@@ -3,7 +3,8 @@
  * clients see of it. Pure: checked against a document, never touching it.
  */
 import { CHANNEL_FIELDS, CHANNEL_SECRETS, ChannelVariant, RESERVED_HEADERS, type AlertRule, type AlertScope, type Channel, type MaintenanceWindow } from '../schemas/alerts.ts'
-import { SECRET_MASK, type StoreDocument } from '../schemas/config.ts'
+import { SECRET_MASK } from '../schemas/common.ts'
+import type { StoreDocument } from '../schemas/config.ts'
 import { ValidationError, conflict, type FieldErrors } from './errors.ts'
 import { dropUndefined, keptSecret, mask } from './normalize.ts'
 import { positionOf } from './store/lookup.ts'
@@ -68,19 +69,27 @@ export function keepChannelSecrets (next: Channel, stored: Channel | undefined):
 
 const reserved = new Set<string>(RESERVED_HEADERS)
 
-/** A mask still there once the stored values are kept: nothing was stored to keep, and the mask would become the value. */
-const MASKED_WITHOUT_VALUE = 'is masked and no value is stored for it: send the value itself'
+/**
+ * The masked header values and URL still there once the stored values are kept: nothing was
+ * stored to keep, and the mask would become the value (refused, naming each field).
+ */
+export function maskedWithoutValue (channel: Channel): string[] {
+  const fields = urlIsSecret(channel) && channel.url === maskedUrl(channel.url) ? ['url'] : []
+  if (channel.type === 'webhook') {
+    for (const [name, value] of Object.entries(channel.headers ?? {})) if (value === SECRET_MASK) fields.push(`headers.${name}`)
+  }
+  return fields
+}
 
 export function checkChannel (channel: Channel, root = '') {
   const fields: FieldErrors = {}
-  if (urlIsSecret(channel) && channel.url === maskedUrl(channel.url)) fields[at(root, 'url')] = MASKED_WITHOUT_VALUE
+  for (const field of maskedWithoutValue(channel)) fields[at(root, field)] = 'is masked and no value is stored for it: send the value itself'
   if (channel.type === 'webhook' && channel.headers !== undefined) {
     const seen = new Set<string>()
-    for (const [name, value] of Object.entries(channel.headers)) {
+    for (const name of Object.keys(channel.headers)) {
       const key = name.toLowerCase()
       if (reserved.has(key)) fields[at(root, `headers.${name}`)] = `is set by the sender or the connection and cannot be set (${RESERVED_HEADERS.join(', ')})`
       else if (seen.has(key)) fields[at(root, `headers.${name}`)] = 'is given twice (header names ignore case)'
-      else if (value === SECRET_MASK) fields[at(root, `headers.${name}`)] = MASKED_WITHOUT_VALUE
       seen.add(key)
     }
   }
