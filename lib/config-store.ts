@@ -27,7 +27,8 @@ export type {
 export type { CollectionKey, CollectionItem } from './store/collections.ts'
 export { DataFileError } from './store/load.ts'
 
-const EMPTY_DOCUMENT: StoreDocument = {
+/** The document of a new install (and what an unreadable one is compared with). */
+export const EMPTY_DOCUMENT: StoreDocument = {
   version: 2,
   nextServerId: 1,
   nextGroupId: 1,
