@@ -1,7 +1,6 @@
 // Malformed requests against the real server: every one is refused with the status and
 // message of SPEC §2, names what is wrong, and leaves the data file exactly as it was.
 import t from 'tap'
-import { readFile } from 'node:fs/promises'
 import { startApp, validServer } from './support/app.ts'
 
 const SERVERS = '/api/config/servers'
@@ -209,7 +208,7 @@ t.test('malformed requests are refused, say what is wrong, and change nothing', 
   t.ok(table.length >= 60, `${table.length} rows`)
   const serversBefore = (await api.call('GET', SERVERS)).json
   const groupsBefore = (await api.call('GET', GROUPS)).json
-  const fileBefore = await readFile(api.dataFile)
+  const fileBefore = await api.fileText()
 
   for (const row of table) {
     const answer = await api.call(row.method, row.path, row.body, row.headers)
@@ -234,7 +233,7 @@ t.test('malformed requests are refused, say what is wrong, and change nothing', 
     }
   }
 
-  t.same(await readFile(api.dataFile), fileBefore, 'the data file is byte-for-byte unchanged')
+  t.same(await api.fileText(), fileBefore, 'the data file is byte-for-byte unchanged')
   const serversAfter = await api.call('GET', SERVERS)
   t.equal(serversAfter.status, 200, 'the server still answers')
   t.same(serversAfter.json, serversBefore, 'servers unchanged')
