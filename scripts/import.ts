@@ -3,11 +3,13 @@
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { atomicJsonFile } from '../lib/atomic-json-file.ts'
-import { readFile } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { readLegacy } from '../lib/legacy-import.ts'
 import { importedDocument } from '../lib/backup.ts'
 import { createValidators } from '../lib/document.ts'
 import { optionsFromEnv } from '../lib/options.ts'
+import { journalPath } from '../lib/store/journal.ts'
+import { readStoredDocument } from '../lib/store/load.ts'
 import type { StoreDocument } from '../schemas/config.ts'
 
 const { values } = parseArgs({
@@ -28,7 +30,9 @@ if (values.servers === undefined && values.layout === undefined && values.file =
 const target = resolve(values.data ?? optionsFromEnv(process.env).dataFile)
 try {
   const file = atomicJsonFile<StoreDocument>(target)
-  const existing = await file.read()
+  const existing = await readStoredDocument(target) as StoreDocument | null
+  // The import replaces the whole configuration: a journal of the one before has nothing to add.
+  const write = async (document: StoreDocument) => { await file.write(document); await rm(journalPath(target), { force: true }) }
   if (existing && (existing.servers?.length > 0 || existing.groups?.length > 0) && !values.force) {
     console.error(`${target} already holds a configuration; pass --force to replace it`)
     process.exit(1)
@@ -37,14 +41,14 @@ try {
     // Masked secrets keep what the target file holds for the same server.
     const stored = new Map(existing?.servers?.map(server => [server.id, server]))
     const document = createValidators().checkDocument(importedDocument(JSON.parse(await readFile(values.file, 'utf8')), id => stored.get(id)))
-    await file.write(document)
+    await write(document)
     console.log(`restored ${document.servers.length} servers and ${document.groups.length} groups from ${values.file} into ${target}`)
     process.exit(0)
   }
   const { document, report } = await readLegacy({ servers: values.servers, layout: values.layout })
   for (const line of report.fixed) console.log(`fixed    ${line}`)
   for (const line of report.rejected) console.log(`rejected ${line}`)
-  await file.write(document)
+  await write(document)
   console.log(`imported ${document.servers.length} servers and ${document.groups.length} groups into ${target} (${report.fixed.length} fixed, ${report.rejected.length} rejected)`)
 } catch (err) {
   console.error(`import failed: ${(err as Error).message}`)

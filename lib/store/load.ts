@@ -41,6 +41,44 @@ export const describeFsError = (err: unknown) => {
 
 const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS'])
 
+/** The data file's text, its document with the journal's missing writes applied, and what the journal held. */
+async function readStored (file: string, empty: unknown): Promise<{ text: string | null, parsed: unknown, replay: Replay }> {
+  let text: string | null
+  try {
+    text = await readTextFile(file)
+  } catch (err) {
+    throw new DataFileError(`Cannot read the data file ${file}: ${describeFsError(err)}`)
+  }
+  let parsed: unknown = structuredClone(empty)
+  if (text !== null && text.trim() !== '') {
+    try {
+      parsed = JSON.parse(text)
+    } catch (err) {
+      throw new DataFileError(`The data file ${file} is not valid JSON: ${describeJsonError(err, text)}`)
+    }
+  }
+  const journal = journalPath(file)
+  let replay: Replay
+  try {
+    replay = await readReplay(journal, sha256(text ?? ''))
+    if (replay.kind === 'replay') {
+      if (typeof parsed !== 'object' || parsed === null) throw new Error('the data file holds no document to apply it to')
+      for (const record of replay.records) applyDelta(parsed as Record<string, unknown>, record.ops)
+    }
+  } catch (err) {
+    throw new DataFileError(`Cannot replay the journal ${journal}: ${err instanceof Error && !(err as NodeJS.ErrnoException).code ? err.message : describeFsError(err)}`)
+  }
+  return { text, parsed, replay }
+}
+
+/**
+ * What the store holds, read without starting it (the export and import scripts): the data
+ * file with the journal's writes it lacks applied; null when there is no configuration.
+ */
+export async function readStoredDocument (file: string): Promise<unknown> {
+  return (await readStored(file, null)).parsed
+}
+
 export interface Loaded {
   document: StoreDocument
   /** Why changes must be refused, or null when the file is writable. */
@@ -60,32 +98,7 @@ export interface Loaded {
  */
 export async function loadDataFile (file: string, log: FastifyBaseLogger, check: (value: unknown) => StoreDocument, empty: StoreDocument,
   persistence: (document: StoreDocument) => Persistence): Promise<Loaded> {
-  let text: string | null
-  try {
-    text = await readTextFile(file)
-  } catch (err) {
-    throw new DataFileError(`Cannot read the data file ${file}: ${describeFsError(err)}`)
-  }
-  let parsed: unknown = structuredClone(empty)
-  if (text !== null && text.trim() !== '') {
-    try {
-      parsed = JSON.parse(text)
-    } catch (err) {
-      throw new DataFileError(`The data file ${file} is not valid JSON: ${describeJsonError(err, text)}`)
-    }
-  }
-  const dataHash = sha256(text ?? '')
-  const journal = journalPath(file)
-  let replay: Replay
-  try {
-    replay = await readReplay(journal, dataHash)
-    if (replay.kind === 'replay') {
-      if (typeof parsed !== 'object' || parsed === null) throw new Error('the data file holds no document to apply it to')
-      for (const record of replay.records) applyDelta(parsed as Record<string, unknown>, record.ops)
-    }
-  } catch (err) {
-    throw new DataFileError(`Cannot replay the journal ${journal}: ${err instanceof Error && !(err as NodeJS.ErrnoException).code ? err.message : describeFsError(err)}`)
-  }
+  const { text, parsed, replay } = await readStored(file, empty)
   let document: StoreDocument
   try {
     document = check(parsed)
@@ -98,14 +111,14 @@ export async function loadDataFile (file: string, log: FastifyBaseLogger, check:
     return { document, readOnly: `${file} is read-only (no write permission)`, persistence: null }
   }
   if (replay.kind === 'stale') {
-    const aside = await setJournalAside(journal).catch(() => journal)
+    const aside = await setJournalAside(journalPath(file)).catch(() => journalPath(file))
     log.warn({ file, journal: aside, changes: replay.records }, 'the data file was replaced while the server was down: it is used as it is, and the changes its journal held are kept aside, not applied')
   }
   const writer = persistence(document)
   try {
     await mkdir(dirname(file), { recursive: true })
     if (replay.kind === 'replay' || text !== documentText(document)) await writer.rewrite(document)
-    else await writer.start(dataHash)
+    else await writer.start(sha256(text ?? ''))
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? ''
     if (text !== null && NOT_WRITABLE.has(code)) return { document, readOnly: `${file} cannot be replaced: ${describeFsError(err)}`, persistence: null }
