@@ -585,6 +585,22 @@ t.test('a client that stops reading is disconnected; the others get every event;
   t.same(idAndText([...got, ...stateEvents(resumed)]), idAndText(stateEvents(fast[0]!)), 'with the same ids as a reading client')
 })
 
+t.test('a new client\'s initial frame does not count against the slow-client bound while it drains', async t => {
+  const s = await startEvents(t, { ...QUIET, sseMaxBufferedBytes: 16 * 1024 })
+  // A snapshot of megabytes (issue 8: 19 MB with 50,000 servers) is far over four bounds.
+  const servers = Array.from({ length: 12000 }, (_, i) => ({ id: `server-${i + 1}`, ...validServer({ name: `s-${i}` }) }))
+  await s.app.estatus.store.replace({ version: 1, nextServerId: 12001, nextGroupId: 1, servers, groups: [] })
+  const late = rawClient(t, s.port)
+  late.pause()
+  await waitFor(() => s.hub.clientCount === 1, 10000, 'the client joined')
+  t.equal((await s.call('POST', '/api/config/servers', validServer({ name: 'while-it-drains' }))).status, 201)
+  t.equal(s.hub.clientCount, 1, 'an event while the snapshot is still unsent does not drop the client')
+  late.resume()
+  await waitFor(() => configEvents(late).length >= 1, 20000, 'the event after the snapshot')
+  t.ok(hasInitial(late), 'it got the whole snapshot')
+  t.equal(configEvents(late)[0]!.data.server.name, 'while-it-drains')
+})
+
 // The slow-client policy (plugins/sse.ts): a client over the bound is dropped only once it
 // has stayed over it for longer than a grace period while events keep coming, or at once
 // when it is four bounds behind. The tests below watch the server side of a stalled stream
