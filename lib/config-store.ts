@@ -116,7 +116,8 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     document,
     fileWritten: () => health.fileWritten(),
     compactionFailed: err => health.rewriteFailed(`could not rewrite ${file} from its journal: ${describeFsError(err)}; the changes are kept in the journal`),
-    idle: () => handEdits?.afterWrites()
+    idle: () => handEdits?.afterWrites(),
+    holdsRejectedEdit: () => health.holdsRejectedEdit
   }))
   const { readOnly, persistence } = loaded
   if (readOnly !== null) {
@@ -205,6 +206,7 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       readText: () => readTextFile(file),
       isLastWrittenText: text => persistence?.isLastWrittenText(text) ?? false,
       isLastWritten: stats => persistence?.isLastWritten(stats) ?? false,
+      seen: stats => persistence?.adopt(stats),
       writing: () => queue.busy || (persistence?.busy ?? false),
       apply: async edited => (await recorded(replacing(edited, checkDocument), replacingAs('replace'), HAND_EDIT)).changes,
       restore () {

@@ -11,16 +11,17 @@ import { documentChunks, documentText } from '../lib/store/document-text.ts'
 import { journalPath } from '../lib/store/journal.ts'
 import { sha256 } from '../lib/store/persistence.ts'
 import { tempDir, validServer, type Test } from './support/app.ts'
+import { waitFor } from './support/wait.ts'
 
 const server = (n: number) => ({ id: `server-${String(n).padStart(3, '0')}`, ...validServer({ name: `web-${n}` }) })
 const documentWith = (count: number) => ({ version: 1, nextServerId: count + 1, nextGroupId: 1, servers: Array.from({ length: count }, (_, i) => server(i + 1)), groups: [] })
 const record = (seq: number, before: object, after: object) => JSON.stringify({ seq, ops: deltaOf(before, after) })
 const header = (text: string) => JSON.stringify({ journal: 1, base: sha256(text) })
 
-async function open (t: Test, file: string): Promise<{ store: ConfigStore, warnings: string[] }> {
+async function open (t: Test, file: string, watchFile = false): Promise<{ store: ConfigStore, warnings: string[] }> {
   const warnings: string[] = []
   const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { warnings.push(line) } } } })
-  const store = await createConfigStore({ file, log: app.log, watchFile: false })
+  const store = await createConfigStore({ file, log: app.log, watchFile, watchDebounceMs: 20 })
   t.teardown(async () => { await store.close(); await app.close() })
   return { store, warnings }
 }
@@ -85,6 +86,36 @@ t.test('a data file replaced while the server was down wins; the journal is set 
   const aside = (await readdir(dir)).filter(name => name.startsWith('estatus.json.journal.unmerged-'))
   t.equal(aside.length, 1, 'the changes are kept aside')
   t.match(await readFile(join(dir, aside[0]!), 'utf8'), /"name":"web-2"/)
+})
+
+t.test('a hand edit saved while a rewrite is due is read and applied, never overwritten unseen', async t => {
+  const file = join(await tempDir(t), 'estatus.json')
+  // Large enough that a background rewrite takes a while, so the edit lands before or during one.
+  await writeFile(file, JSON.stringify(documentWith(5000), null, 2))
+  const { store } = await open(t, file, true)
+  for (let round = 1; round <= 5; round++) {
+    await store.createServer(validServer({ name: `api-${round}` }))
+    const edited = { ...store.document(), servers: [server(1), { ...server(2), name: `edited-${round}` }] }
+    await writeFile(file, JSON.stringify(edited, null, 2))
+    await waitFor(() => names(store).includes(`edited-${round}`), 20000, `round ${round}: the edit applied`)
+    t.same(names(store), ['web-1', `edited-${round}`], `round ${round}: the configuration is the edit`)
+    await store.flush()
+    t.same(await namesInFile(file), ['web-1', `edited-${round}`], `round ${round}: the file holds the edit`)
+  }
+  t.equal(store.health().ok, true)
+})
+
+t.test('a hand edit that is rejected stays in the file for its author until the next write', async t => {
+  const file = join(await tempDir(t), 'estatus.json')
+  const { store } = await open(t, file, true)
+  await store.createServer(validServer({ name: 'a' }))
+  await writeFile(file, '{ "version": 2, "servers": [ oops')
+  await waitFor(() => !store.health().ok, 20000, 'the rejected edit reported')
+  await new Promise(resolve => setTimeout(resolve, 1500)) // past the background rewrite's retry
+  t.equal(await readFile(file, 'utf8'), '{ "version": 2, "servers": [ oops', 'not rewritten in the background')
+  await store.createServer(validServer({ name: 'b' }))
+  t.same(await namesInFile(file), ['a', 'b'], 'the next write replaces it')
+  t.equal(store.health().ok, true)
 })
 
 t.test('a damaged journal stops the start with one line naming it', async t => {

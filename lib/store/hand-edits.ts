@@ -15,6 +15,8 @@ export interface HandEditOptions {
   isLastWrittenText (text: string): boolean
   /** The file is still the one the store wrote last, judged by its metadata alone. */
   isLastWritten (stats: Stats): boolean
+  /** This version of the file has been read (and applied or rejected): the store may write over it. */
+  seen (stats: Stats): void
   /** A write of ours is queued or in flight: look once it has landed. */
   writing (): boolean
   /** Applies an edited document as a replacement of the configuration. */
@@ -77,6 +79,7 @@ export function watchHandEdits (options: HandEditOptions): HandEditWatcher {
       return
     }
     if (closed || options.writing()) { wanted = options.writing(); return }
+    if (text !== null && stats !== null) options.seen(stats)
     if (text !== null && options.isLastWrittenText(text)) {
       options.healthy() // a rejected edit was undone by hand
       return

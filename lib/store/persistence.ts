@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Stats } from 'node:fs'
-import { rm } from 'node:fs/promises'
+import { rm, stat } from 'node:fs/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { replaceWith, writeTemp } from '../atomic-json-file.ts'
 import { deltaOf } from './delta.ts'
@@ -28,6 +28,8 @@ export interface PersistenceOptions {
   compactionFailed (error: unknown): void
   /** A background rewrite ended: the hand-edit watcher may look now. */
   idle (): void
+  /** The data file holds a hand edit that was rejected: it is left for the user until the next write replaces it. */
+  holdsRejectedEdit (): boolean
 }
 
 export interface Persistence {
@@ -47,6 +49,8 @@ export interface Persistence {
   readonly busy: boolean
   /** The file is still the one written last (same inode, size and mtime): no need to read it. */
   isLastWritten (stats: Stats): boolean
+  /** The hand-edit watcher has taken this version of the file in (applied or rejected it): a rewrite may replace it. */
+  adopt (stats: Stats): void
   /** `text` is what was written last: a file that reads so holds no hand edit. */
   isLastWrittenText (text: string): boolean
   close (): Promise<void>
@@ -71,6 +75,19 @@ export function createPersistence (options: PersistenceOptions): Persistence {
   let timer: NodeJS.Timeout | null = null
   let lastRewriteMs = 0
   let closed = false
+  /** A version of the file edited by hand that the watcher has read since: no longer news. */
+  let adopted: Stats | null = null
+
+  const sameFile = (a: Stats, b: Stats) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs
+  /**
+   * The file holds an edit the watcher has not read yet: a background rewrite now would
+   * replace it unseen. (A window of one `stat` remains between this look and the rename.)
+   */
+  async function unreadEdit (): Promise<boolean> {
+    if (lastWritten === null) return false
+    const now = await stat(file).catch(() => null)
+    return now !== null && !sameFile(now, lastWritten.stats) && (adopted === null || !sameFile(now, adopted))
+  }
 
   /** Writes the data file from `document` (holding every record up to `through`), then resets the journal. */
   async function writeFile (document: object, through: number, { strict }: { strict: boolean }) {
@@ -80,6 +97,12 @@ export function createPersistence (options: PersistenceOptions): Persistence {
       for (const chunk of documentChunks(document)) { hash.update(chunk); yield chunk }
     })())
     const digest = hash.digest('hex')
+    if (strict && await unreadEdit()) {
+      // In the background: the watcher reads the edit first (and applies or rejects it); the journal keeps the writes meanwhile.
+      await rm(temp.path, { force: true })
+      schedule(RETRY_AFTER_FAILURE_MS)
+      return
+    }
     try {
       // Should a crash follow the rename, the start sees from this line which records the new file lacks.
       await journal.checkpoint(digest, through)
@@ -129,7 +152,7 @@ export function createPersistence (options: PersistenceOptions): Persistence {
   /** Brings the data file up to the latest write (a no-op when the journal holds nothing). */
   function compact (): Promise<void> {
     return serially(async () => {
-      if (journal.pending === 0 && journalUsable) return
+      if ((journal.pending === 0 && journalUsable) || options.holdsRejectedEdit()) return
       await writeFile(latest, seq, { strict: true })
       if (journal.pending > 0) schedule()
     })
@@ -168,14 +191,17 @@ export function createPersistence (options: PersistenceOptions): Persistence {
     start: dataHash => serially(async () => {
       await journal.reset(dataHash, seq)
       journalUsable = true
+      // The file as loaded is ours: an edit of it after this start is told apart from it.
+      const stats = await stat(file).catch(() => null)
+      if (stats !== null) lastWritten = { stats, hash: dataHash }
     }),
     flush,
     get busy () { return rewriting !== null },
     isLastWritten (stats) {
-      const last = lastWritten?.stats
-      return last !== undefined && stats.dev === last.dev && stats.ino === last.ino && stats.size === last.size && stats.mtimeMs === last.mtimeMs
+      return lastWritten !== null && sameFile(stats, lastWritten.stats)
     },
     isLastWrittenText: text => lastWritten !== null && sha256(text) === lastWritten.hash,
+    adopt (stats) { adopted = stats },
     async close () {
       try {
         await flush()
