@@ -64,6 +64,8 @@ type Schema = typeof EstatusOptionsSchema.properties
 export interface TestSeams {
   /** The history's time source; default Date.now. */
   historyClock?: () => number
+  /** The alert rules' time source (forSeconds, re-notify, maintenance windows); default Date.now. */
+  alertsClock?: () => number
 }
 /** The options after defaults: what the plugin works with. */
 export type ResolvedOptions = Static<typeof EstatusOptionsSchema> & TestSeams
@@ -137,9 +139,10 @@ const validateOptions = new Ajv({ allErrors: true, useDefaults: true }).compile<
  * register options (`logLevel`, `logSerializers`) reach the plugin too and are not ours.
  */
 export function resolveOptions (options: EstatusOptions & { logLevel?: unknown, logSerializers?: unknown }): ResolvedOptions {
-  const { logLevel, logSerializers, historyClock, ...ours } = options
+  const { logLevel, logSerializers, historyClock, alertsClock, ...ours } = options
   const settings = Object.fromEntries(Object.entries(ours).filter(([, value]) => value !== undefined))
-  if (validateOptions(settings)) return historyClock === undefined ? settings : { ...settings, historyClock }
+  const seams = Object.fromEntries(Object.entries({ historyClock, alertsClock }).filter(([, value]) => value !== undefined)) as TestSeams
+  if (validateOptions(settings)) return { ...settings, ...seams }
   const message = describeErrors(validateOptions.errors ?? [], EstatusOptionsSchema.properties, settings, key => `option '${key}'`)
   throw new Error(`fastify-estatus: invalid options: ${message}`)
 }

@@ -30,6 +30,8 @@ export interface TestHosts {
   proberNs: string
   /** The test host's address, reachable from the prober's namespace only. */
   hostAddress: string
+  /** Every address of the test host (`hostCount`), the first being `hostAddress`; all go down with the link. */
+  hostAddresses: string[]
   /** An fping that runs inside the prober's namespace (`ip netns exec` execs, so its pid stays fping's). */
   fpingWrapper: string
   linkDown (): Promise<void>
@@ -41,15 +43,22 @@ export interface TestHosts {
  * live in namespaces this test made, so the machine's own routing is untouched and no
  * packet can leave it. Everything is removed at teardown, also after a failure.
  */
-export async function createTestHosts (t: { teardown (fn: () => unknown): void }): Promise<TestHosts> {
+export async function createTestHosts (t: { teardown (fn: () => unknown): void }, options: { hostCount?: number } = {}): Promise<TestHosts> {
   const ip = which('ip') ?? 'ip'
   const fping = which('fping') ?? 'fping'
   const id = randomBytes(3).toString('hex')
   const proberNs = `esp${id}`
   const hostNs = `esh${id}`
-  const subnet = [10, 213, randomBytes(1)[0]!, 4 * (randomBytes(1)[0]! % 64)]
-  const proberAddress = subnet.slice(0, 3).concat(subnet[3]! + 1).join('.')
-  const hostAddress = subnet.slice(0, 3).concat(subnet[3]! + 2).join('.')
+  // The smallest block of 10.213.0.0/16 that holds the prober and the host's addresses (a /30 for one).
+  const hostCount = options.hostCount ?? 1
+  const prefix = 32 - Math.max(2, Math.ceil(Math.log2(hostCount + 3)))
+  if (prefix < 16) throw new Error(`createTestHosts: at most 65533 host addresses, not ${hostCount}`)
+  const size = 2 ** (32 - prefix)
+  const base = ((10 << 24) | (213 << 16)) + size * (randomBytes(2).readUInt16BE() % (65536 / size))
+  const address = (offset: number) => [24, 16, 8, 0].map(shift => ((base + offset) >>> shift) & 255).join('.')
+  const proberAddress = address(1)
+  const hostAddresses = Array.from({ length: hostCount }, (_, i) => address(i + 2))
+  const hostAddress = hostAddresses[0]!
   const dir = mkdtempSync(join(tmpdir(), 'estatus-netns-'))
   t.teardown(async () => {
     rmSync(dir, { recursive: true, force: true })
@@ -58,8 +67,11 @@ export async function createTestHosts (t: { teardown (fn: () => unknown): void }
   await run(ip, ['netns', 'add', proberNs])
   await run(ip, ['netns', 'add', hostNs])
   await run(ip, ['link', 'add', `va${id}`, 'netns', proberNs, 'type', 'veth', 'peer', 'name', `vb${id}`, 'netns', hostNs])
-  await run(ip, ['-n', proberNs, 'addr', 'add', `${proberAddress}/30`, 'dev', `va${id}`])
-  await run(ip, ['-n', hostNs, 'addr', 'add', `${hostAddress}/30`, 'dev', `vb${id}`])
+  await run(ip, ['-n', proberNs, 'addr', 'add', `${proberAddress}/${prefix}`, 'dev', `va${id}`])
+  // One `ip` for every address: a thousand of them take a moment, not a thousand processes.
+  const batch = join(dir, 'addresses')
+  writeFileSync(batch, hostAddresses.map(host => `addr add ${host}/${prefix} dev vb${id}\n`).join(''))
+  await run(ip, ['-n', hostNs, '-batch', batch])
   for (const [ns, dev] of [[proberNs, `va${id}`], [hostNs, `vb${id}`], [proberNs, 'lo'], [hostNs, 'lo']] as const) {
     await run(ip, ['-n', ns, 'link', 'set', dev, 'up'])
   }
@@ -69,6 +81,7 @@ export async function createTestHosts (t: { teardown (fn: () => unknown): void }
     ip,
     proberNs,
     hostAddress,
+    hostAddresses,
     fpingWrapper,
     linkDown: async () => { await run(ip, ['-n', hostNs, 'link', 'set', `vb${id}`, 'down']) },
     linkUp: async () => { await run(ip, ['-n', hostNs, 'link', 'set', `vb${id}`, 'up']) }
