@@ -18,6 +18,7 @@ import { defaultTokensFile } from './lib/access-tokens.ts'
 import status from './routes/status.ts'
 import configServers from './routes/config-servers.ts'
 import configGroups from './routes/config-groups.ts'
+import configAlerts from './routes/config-alerts.ts'
 import health from './routes/health.ts'
 import history from './plugins/history/index.ts'
 import historyRoutes from './routes/history.ts'
@@ -26,10 +27,11 @@ import { importAtStart } from './lib/legacy-import.ts'
 import type { ConfigStore } from './lib/config-store.ts'
 
 export { EstatusOptionsSchema, type EstatusOptions } from './lib/options.ts'
-export type { ConfigStore, ChangeSet, Mutation } from './lib/config-store.ts'
+export type { ConfigStore, ChangeSet, Mutation, ItemCollection, CollectionKey, CollectionItem } from './lib/config-store.ts'
 export type { EventListener } from './plugins/event-bus.ts'
 export type { Monitor, MonitorResult } from './plugins/monitor/index.ts'
 export * from './schemas/config.ts'
+export * from './schemas/alerts.ts'
 export * from './schemas/status.ts'
 export * from './schemas/events.ts'
 
@@ -115,6 +117,7 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     await scope.register(apiEnvelope)
     await scope.register(configServers)
     await scope.register(configGroups)
+    await scope.register(configAlerts)
     await scope.register(status)
     await scope.register(health)
     if (settings.history) await scope.register(historyRoutes, { clock: settings.historyClock ?? Date.now })

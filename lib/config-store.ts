@@ -10,14 +10,28 @@ import { watchHandEdits, type HandEditWatcher } from './store/hand-edits.ts'
 import { describeFsError, loadDataFile } from './store/load.ts'
 import { findById } from './store/lookup.ts'
 import * as mutations from './store/mutations.ts'
-import { noChanges, type Applied, type ChangeSet, type ConfigStore, type ConfigStoreOptions, type StoreHealth } from './store/types.ts'
+import { COLLECTIONS, COLLECTION_KEYS, type CollectionItem, type CollectionKey, type CollectionSpec } from './store/collections.ts'
+import { noChanges, type Applied, type ChangeSet, type ConfigStore, type ConfigStoreOptions, type ItemCollection, type StoreHealth } from './store/types.ts'
 import { createWriteQueue, type Apply } from './store/write-queue.ts'
 import { createListeners } from './listeners.ts'
 
-export type { ChangeSet, ServerUpdate, Mutation, Precondition, ChangeListener, StoreHealth, ConfigStoreOptions, ConfigStore } from './store/types.ts'
+export type { ChangeSet, ServerUpdate, Mutation, Precondition, ChangeListener, StoreHealth, ConfigStoreOptions, ConfigStore, ItemCollection } from './store/types.ts'
+export type { CollectionKey, CollectionItem } from './store/collections.ts'
 export { DataFileError } from './store/load.ts'
 
-const EMPTY_DOCUMENT: StoreDocument = { version: 1, nextServerId: 1, nextGroupId: 1, servers: [], groups: [] }
+const EMPTY_DOCUMENT: StoreDocument = {
+  version: 2,
+  nextServerId: 1,
+  nextGroupId: 1,
+  nextChannelId: 1,
+  nextRuleId: 1,
+  nextMaintenanceId: 1,
+  servers: [],
+  groups: [],
+  channels: [],
+  alertRules: [],
+  maintenance: []
+}
 
 /**
  * Committed documents are frozen: what `servers()` and friends hand out can only be read,
@@ -66,7 +80,7 @@ function healthTracker (readOnly: string | null) {
  */
 export async function createConfigStore (options: ConfigStoreOptions): Promise<ConfigStore> {
   const { file, log } = options
-  const { parseServer, parseGroup, checkDocument } = createValidators()
+  const { parseServer, parseGroup, parseItem, checkDocument } = createValidators()
   const adapter = atomicJsonFile<StoreDocument>(file, documentText)
   const loaded = await loadDataFile(file, adapter, checkDocument, EMPTY_DOCUMENT)
   const db = new Low<StoreDocument>(adapter, loaded.document)
@@ -120,6 +134,21 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     return change(document => apply(document, body))
   }
 
+  function collectionOf<K extends CollectionKey> (key: K): ItemCollection<CollectionItem<K>> {
+    const items = () => committed[key] as readonly CollectionItem<K>[]
+    return {
+      label: COLLECTIONS[key].label,
+      list: items,
+      get: id => findById(items(), id),
+      view: (COLLECTIONS[key] as CollectionSpec<K>).view,
+      create: async input => changeWithBody(body => parseItem(key, body), input, (document, body) => mutations.createItem(document, key, body)),
+      update: async (id, input, precondition) =>
+        changeWithBody(body => parseItem(key, body), input, (document, body) => mutations.updateItem(document, key, { id, body, ifMatch: precondition?.ifMatch })),
+      delete: async (id, precondition) => change(document => mutations.deleteItem(document, key, { id, ifMatch: precondition?.ifMatch }))
+    }
+  }
+  const collections = Object.fromEntries(COLLECTION_KEYS.map(key => [key, collectionOf(key)])) as { [K in CollectionKey]: ItemCollection<CollectionItem<K>> }
+
   if (options.watchFile !== false) {
     handEdits = watchHandEdits({
       file,
@@ -159,6 +188,11 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     updateGroup: async (id, input, precondition) =>
       changeWithBody(parseGroup, input, (document, body) => mutations.updateGroup(document, { id, body, ifMatch: precondition?.ifMatch })),
     deleteGroup: async (id, options = {}) => change(document => mutations.deleteGroup(document, { id, ...options })),
+    collection: key => collections[key],
+    channels: () => committed.channels,
+    channel: id => findById(committed.channels, id),
+    alertRules: () => committed.alertRules,
+    maintenanceWindows: () => committed.maintenance,
     replace: async input => change(replacing(input, checkDocument)),
     onChange: listeners.add,
     onWrite: writeListeners.add,

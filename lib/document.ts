@@ -1,10 +1,14 @@
+import type { TSchema } from '@sinclair/typebox'
+import type { Ajv } from 'ajv'
 import {
   ServerInput, GroupInput, StoreDocument,
   type ServerConfig, type GroupConfig
 } from '../schemas/config.ts'
+import { AlertRuleInput, CHANNEL_TYPES, ChannelInput, ChannelVariant, MaintenanceInput, type Channel, type ChannelType } from '../schemas/alerts.ts'
 import { ValidationError, conflict, invalid, type FieldErrors } from './errors.ts'
-import { normalizeGroupInput, normalizeServerInput } from './normalize.ts'
-import { checker, createAjv } from './validation.ts'
+import { isObject, normalizeAlertInput, normalizeGroupInput, normalizeServerInput } from './normalize.ts'
+import { checker, createAjv, inSchemaOrder } from './validation.ts'
+import { COLLECTIONS, COLLECTION_KEYS, type CollectionInput, type CollectionKey } from './store/collections.ts'
 import { nextSerial } from './store/ids.ts'
 import { positionOf } from './store/lookup.ts'
 
@@ -72,17 +76,73 @@ export function checkGroupRules (group: GroupConfig, document: StoreDocument) {
   if (clash) throw nameTaken(clash.name)
 }
 
+/**
+ * A channel checked against the variant its `type` names: an unknown type gets one readable
+ * error, a known one that variant's errors only (a plain union would report all four).
+ */
+function channelChecker<T> (ajv: Ajv, variants: Record<ChannelType, TSchema>): (value: unknown, root?: string) => T {
+  const checks = new Map(CHANNEL_TYPES.map(type => [type as string, checker(ajv, variants[type])]))
+  return (value, root = '') => {
+    const check = isObject(value) && typeof value.type === 'string' ? checks.get(value.type) : undefined
+    if (check !== undefined) return check(value, root) as T
+    if (!isObject(value)) throw invalid(root || 'body', 'must be an object')
+    throw invalid(root ? `${root}.type` : 'type', value.type === undefined ? `is required: one of ${CHANNEL_TYPES.join(', ')}` : `must be one of: ${CHANNEL_TYPES.join(', ')}`)
+  }
+}
+
+/** What version 2 added: a version-1 document must not carry it (it would be a half-made migration). */
+const ADDED_IN_V2 = ['nextChannelId', 'nextRuleId', 'nextMaintenanceId', 'channels', 'alertRules', 'maintenance']
+
+/**
+ * A version-1 document (SPEC §3.1 before the alerts) as version 2: the same servers and
+ * groups, no alert configuration. Anything else it carries stays, for the check to name.
+ */
+function migrated (value: unknown): unknown {
+  if (!isObject(value) || value.version !== 1) return value
+  const { version: _version, nextServerId, nextGroupId, servers, groups, ...rest } = value
+  const added = ADDED_IN_V2.filter(field => field in rest)
+  if (added.length > 0) throw new ValidationError(Object.fromEntries(added.map(field => [field, 'is not a field of a version-1 document (set "version" to 2)'])))
+  return { version: 2, nextServerId, nextGroupId, nextChannelId: 1, nextRuleId: 1, nextMaintenanceId: 1, servers, groups, channels: [], alertRules: [], maintenance: [], ...rest }
+}
+
+/** The fields in the order the data file has them, whatever order a hand edit or an import used. */
+const inFileOrder = (document: StoreDocument): StoreDocument => ({
+  version: document.version,
+  nextServerId: document.nextServerId,
+  nextGroupId: document.nextGroupId,
+  nextChannelId: document.nextChannelId,
+  nextRuleId: document.nextRuleId,
+  nextMaintenanceId: document.nextMaintenanceId,
+  servers: document.servers,
+  groups: document.groups,
+  channels: document.channels,
+  alertRules: document.alertRules,
+  maintenance: document.maintenance
+})
+
 /** The validators of client input and of whole stored documents, over one Ajv. */
 export function createValidators () {
   const ajv = createAjv()
   const checkServerInput = checker(ajv, ServerInput)
   const checkGroupInput = checker(ajv, GroupInput)
   const checkDocumentShape = checker(ajv, StoreDocument)
+  const checkStoredChannel = channelChecker<Channel>(ajv, ChannelVariant)
+  const checkChannelInput = channelChecker<ChannelInput>(ajv, ChannelInput)
+  const checkRuleInput = checker(ajv, AlertRuleInput)
+  const checkMaintenanceInput = checker(ajv, MaintenanceInput)
+  const itemInputChecks: { [K in CollectionKey]: (value: unknown) => CollectionInput<K> } = {
+    channels: value => { const channel = checkChannelInput(value); return inSchemaOrder(channel, ChannelInput[channel.type]) },
+    alertRules: value => inSchemaOrder(checkRuleInput(value), AlertRuleInput),
+    maintenance: value => inSchemaOrder(checkMaintenanceInput(value), MaintenanceInput)
+  }
 
-  /** A stored document: shape, per-item rules, unique ids and names, known references. */
+  /** A stored document (version 1 is migrated): shape, per-item rules, unique ids and names, known references. */
   function checkDocument (value: unknown): StoreDocument {
     checkNesting(value)
-    const document = checkDocumentShape(value)
+    const candidate = migrated(value)
+    // Each channel first, against its own variant: the document's union would report all four.
+    if (isObject(candidate) && Array.isArray(candidate.channels)) candidate.channels.forEach((channel, i) => checkStoredChannel(channel, `channels.${i}`))
+    const document = inFileOrder(checkDocumentShape(candidate))
     const seen = new Set<string>()
     document.servers.forEach((server, i) => {
       if (seen.has(server.id)) throw invalid(`servers.${i}.id`, `duplicate server id '${server.id}'`)
@@ -102,12 +162,28 @@ export function createValidators () {
     // Ids stay monotonic even if a hand edit lowered the counters; counters stay safe (ids.ts).
     document.nextServerId = nextSerial(document.nextServerId, seen, 'server')
     document.nextGroupId = nextSerial(document.nextGroupId, groupIds, 'group')
+    for (const key of COLLECTION_KEYS) {
+      const spec = COLLECTIONS[key]
+      const ids = new Set<string>()
+      document[key].forEach((item, i) => {
+        if (ids.has(item.id)) throw invalid(`${key}.${i}.id`, `duplicate id '${item.id}'`)
+        ids.add(item.id)
+        ;(spec.check as (item: unknown, document: StoreDocument, root: string) => void)(item, document, `${key}.${i}`)
+      })
+      document[spec.counter] = nextSerial(document[spec.counter], ids, spec.idKind)
+    }
     return document
+  }
+
+  /** A channel, alert rule or maintenance window as a client sends it, normalised and checked. */
+  function parseItem<K extends CollectionKey> (key: K, input: unknown): CollectionInput<K> {
+    return itemInputChecks[key](normalizeAlertInput(copyInput(input))) as CollectionInput<K>
   }
 
   return {
     parseServer: (input: unknown): ServerInput => checkServerInput(normalizeServerInput(copyInput(input))),
     parseGroup: (input: unknown): GroupInput => checkGroupInput(normalizeGroupInput(copyInput(input))),
+    parseItem,
     checkDocument
   }
 }

@@ -47,7 +47,7 @@ export class ValidationError extends HttpError {
 
 export const notFound = (message: string) => new HttpError(404, message)
 /** The 404 of an unknown configuration item (SPEC §2). */
-export const itemNotFound = (what: 'Server' | 'Group', id: string) => notFound(`${what} with ID '${id}' not found`)
+export const itemNotFound = (what: string, id: string) => notFound(`${what} with ID '${id}' not found`)
 export const conflict = (message: string) => new HttpError(409, message)
 export const invalid = (field: string, message: string) => new ValidationError({ [field]: message })
 

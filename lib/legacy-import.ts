@@ -126,7 +126,8 @@ export async function readLegacy (files: { servers?: string, layout?: string }) 
 
 /** The plugin's `importFrom` option: imports into a store that is still empty, never over data. */
 export async function importAtStart (store: ConfigStore, files: { servers?: string, layout?: string }, log: FastifyBaseLogger) {
-  if (store.servers().length > 0 || store.groups().length > 0) {
+  const lists = [store.servers(), store.groups(), store.channels(), store.alertRules(), store.maintenanceWindows()]
+  if (lists.some(list => list.length > 0)) {
     log.warn({ files }, 'not importing the old estatus-web files: the store already holds a configuration')
     return
   }

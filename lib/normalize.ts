@@ -1,9 +1,10 @@
 import { SECRET_MASK, type ServerConfig, type PublicServerConfig, type GroupConfig } from '../schemas/config.ts'
+import { CHANNEL_SECRETS } from '../schemas/alerts.ts'
 import { invalid } from './errors.ts'
 
 type Json = Record<string, unknown>
 
-const isObject = (value: unknown): value is Json =>
+export const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
 const trimmed = (value: unknown) => (typeof value === 'string' ? value.trim() : value)
@@ -23,7 +24,7 @@ function disksFrom (source: Json, field: string): unknown {
   return indexes.map((index, i) => dropUndefined({ index, name: optionalName(names[i]) }))
 }
 
-function dropUndefined<T extends Json> (object: T): T {
+export function dropUndefined<T extends Json> (object: T): T {
   for (const key of Object.keys(object)) if (object[key] === undefined) delete object[key]
   return object
 }
@@ -60,6 +61,18 @@ export function normalizeServerInput (body: unknown): unknown {
   return dropUndefined(server)
 }
 
+/**
+ * A channel, alert rule or maintenance window as sent (SPEC §10): the name trimmed, `id: ""`
+ * meaning "generate one" and an empty secret meaning "keep the stored one", as for servers.
+ */
+export function normalizeAlertInput (body: unknown): unknown {
+  if (!isObject(body)) return body
+  const item: Json = { ...body, name: trimmed(body.name) }
+  if (item.id === '') delete item.id
+  for (const field of CHANNEL_SECRETS) if (item[field] === '') delete item[field]
+  return dropUndefined(item)
+}
+
 const LEGACY_POSITION_ORDER = new Map([['left', 1], ['right', 2]])
 
 /** Trims the name and migrates legacy `row`/`position` (SPEC §3.5) to rowNumber/rowOrder. */
@@ -81,6 +94,9 @@ export function normalizeGroupInput (body: unknown): unknown {
 
 const isKeptSecret = (value: unknown) => value === undefined || value === '' || value === SECRET_MASK
 
+/** The secret to store: the one sent, or the stored one when it comes back masked, empty or absent. */
+export const keptSecret = <T>(sent: T | undefined, stored: T | undefined) => (isKeptSecret(sent) ? stored : sent)
+
 /**
  * On update a secret that comes back masked, empty or absent keeps the stored one
  * (SPEC §3.4), so the unchanged browser form round-trips.
@@ -88,17 +104,15 @@ const isKeptSecret = (value: unknown) => value === undefined || value === '' || 
 export function keepStoredSecrets (next: ServerConfig, stored: ServerConfig | undefined): ServerConfig {
   const result = { ...next }
   if (result.snmp) {
-    const community = isKeptSecret(result.snmp.community) ? stored?.snmp?.community : result.snmp.community
-    result.snmp = dropUndefined({ ...result.snmp, community })
+    result.snmp = dropUndefined({ ...result.snmp, community: keptSecret(result.snmp.community, stored?.snmp?.community) })
   }
   if (result.netapp) {
-    const password = isKeptSecret(result.netapp.password) ? stored?.netapp?.password : result.netapp.password
-    result.netapp = dropUndefined({ ...result.netapp, password })
+    result.netapp = dropUndefined({ ...result.netapp, password: keptSecret(result.netapp.password, stored?.netapp?.password) })
   }
   return result
 }
 
-const mask = (secret: string | undefined) => (secret ? SECRET_MASK : undefined)
+export const mask = (secret: string | undefined) => (secret ? SECRET_MASK : undefined)
 
 /** The server as every client sees it: secrets masked, compat mirrors added (SPEC §3.4). */
 export function toPublicServer (server: ServerConfig): PublicServerConfig {

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import ajvFormats from 'ajv-formats'
 import type { TSchema, Static } from '@sinclair/typebox'
 import { REPORTED_FIELDS, ValidationError, type FieldErrors } from './errors.ts'
 
@@ -35,6 +36,9 @@ export function createAjv ({ allErrors = true } = {}): Ajv {
   })
   ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' })
   ajv.addFormat('probe-target', { type: 'string', validate: isProbeTarget })
+  // RFC 3339 with a time zone (maintenance windows): a date without one means another instant on every host.
+  // A CommonJS module: its default import is `module.exports`, which carries the plugin as `default` too.
+  ajvFormats.default(ajv, ['date-time'])
   return ajv
 }
 
@@ -53,6 +57,7 @@ function describe (error: ErrorObject): { field: string, message: string } {
     case 'maxLength': return { field, message: `must be at most ${params.limit} characters` }
     case 'minimum': return { field, message: `must be at least ${params.limit}` }
     case 'maximum': return { field, message: `must be at most ${params.limit}` }
+    case 'minItems': return { field, message: params.limit === 1 ? 'must not be empty' : `must have at least ${params.limit} items` }
     case 'maxItems': return { field, message: `must have at most ${params.limit} items` }
     case 'maxProperties': return { field, message: `must have at most ${params.limit} fields` }
     case 'uniqueItems': return { field, message: 'must not contain duplicates' }
@@ -117,4 +122,16 @@ export function checker<T extends TSchema> (ajv: Ajv, schema: T): (value: unknow
     if (!validate(value)) throw fail(validate.errors ?? [], root)
     return value as Static<T>
   }
+}
+
+/**
+ * The object's fields in its schema's order, the others after them: Ajv adds defaults last,
+ * and a stored item should read like its schema (`id`, `name`, `type` first) in the data file.
+ */
+export function inSchemaOrder<T extends object> (value: T, schema: TSchema): T {
+  const ordered: Record<string, unknown> = {}
+  for (const key of Object.keys((schema as { properties?: object }).properties ?? {})) {
+    if (Object.hasOwn(value, key)) ordered[key] = (value as Record<string, unknown>)[key]
+  }
+  return Object.assign(ordered, value) as T
 }

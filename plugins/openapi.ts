@@ -5,6 +5,7 @@ import { Type, type TSchema } from '@sinclair/typebox'
 import type { FastifySchema, RouteOptions } from 'fastify'
 import { Failure } from '../schemas/envelope.ts'
 import { GroupInput, ServerInput } from '../schemas/config.ts'
+import { AlertRuleInput, ChannelInput, MaintenanceInput } from '../schemas/alerts.ts'
 import type { AccessConfig } from './auth.ts'
 
 export interface OpenApiOptions {
@@ -20,6 +21,24 @@ const GROUP_EXAMPLE = { name: 'Web servers', serverIds: ['server-001'], rowNumbe
 const SERVER_BODY = withExample(ServerInput, SERVER_EXAMPLE)
 const GROUP_BODY = withExample(GroupInput, GROUP_EXAMPLE)
 const ALIASES = 'The aliases of SPEC §3.3 (`dns`, `snmpConfig`, `netappConfig`) are accepted too and normalised first; a masked or empty secret keeps the stored one.'
+
+const CHANNEL_BODY = withExample(Type.Union(Object.values(ChannelInput)), { name: 'On call', type: 'webhook', url: 'https://hooks.example.net/estatus', secret: 'a-shared-secret' })
+const RULE_BODY = withExample(AlertRuleInput, { name: 'Web down', scope: { serverIds: [], groupIds: ['group-1'] }, on: ['down', 'up'], forSeconds: 60, channelIds: ['channel-1'] })
+const MAINTENANCE_BODY = withExample(MaintenanceInput, { name: 'Patch night', scope: { serverIds: ['server-001'], groupIds: [] }, start: '2025-01-07T22:00:00Z', end: '2025-01-08T00:00:00Z', repeat: { every: 'week' } })
+const KEPT_SECRETS = 'A `secret` or `password` sent back masked, empty or absent keeps the stored one.'
+
+/** The five operations of one alert-configuration list (routes/config-alerts.ts). */
+function listOperations (path: string, noun: string, body: TSchema, notes: { list?: string, body?: string, delete?: string } = {}) {
+  const tags = ['alerts']
+  const one = /^[aeiou]/.test(noun) ? `an ${noun}` : `a ${noun}`
+  return {
+    [`GET ${path}`]: { tags, summary: `Every ${noun}${notes.list ?? ''}` },
+    [`GET ${path}/:id`]: { tags, summary: `One ${noun}, with its ETag` },
+    [`POST ${path}`]: { tags, summary: `Add ${one}`, description: notes.body, body },
+    [`PUT ${path}/:id`]: { tags, summary: `Replace ${one} (If-Match optional)`, description: notes.body, body },
+    [`DELETE ${path}/:id`]: { tags, summary: `Delete ${one}${notes.delete ?? ''}` }
+  }
+}
 
 /**
  * Tags, summaries and request bodies of the routes other plugins define without them. The
@@ -51,7 +70,10 @@ const OPERATIONS: Record<string, FastifySchema & { tags: string[], summary: stri
   'GET /api/servers/:id/history': { tags: ['history'], summary: 'Availability per minute, hour or day (CSV with Accept: text/csv)' },
   'GET /api/servers/:id/incidents': { tags: ['history'], summary: 'Offline periods, newest first (CSV with Accept: text/csv)' },
   'GET /api/servers/:id/disks/history': { tags: ['history'], summary: 'Disk usage per hour or day, with a days-to-full forecast' },
-  'GET /api/stats/uptime': { tags: ['history'], summary: 'Uptime and coverage overall and per group' }
+  'GET /api/stats/uptime': { tags: ['history'], summary: 'Uptime and coverage overall and per group' },
+  ...listOperations('/api/config/channels', 'alert channel', CHANNEL_BODY, { list: ' (secrets masked)', body: KEPT_SECRETS, delete: ' (409 while alert rules send to it)' }),
+  ...listOperations('/api/config/alert-rules', 'alert rule', RULE_BODY),
+  ...listOperations('/api/config/maintenance', 'maintenance window', MAINTENANCE_BODY)
 }
 
 /** Who may call a route, in the words of the document's security requirements. */
@@ -89,6 +111,7 @@ export default fp<OpenApiOptions>(async function openApi (fastify, options) {
         { name: 'servers', description: 'Server configuration' },
         { name: 'groups', description: 'Dashboard groups' },
         { name: 'events', description: 'Live updates' },
+        { name: 'alerts', description: 'Alert channels, rules and maintenance windows' },
         { name: 'backup', description: 'Export and import the whole configuration' },
         { name: 'auth', description: 'Access tokens' },
         { name: 'observability', description: 'Health and metrics' }

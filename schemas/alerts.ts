@@ -1,5 +1,5 @@
-import { Type, type Static } from '@sinclair/typebox'
-import { StringEnum } from './config.ts'
+import { Type, type Static, type TProperties } from '@sinclair/typebox'
+import { ItemId, StringEnum } from './common.ts'
 
 /**
  * SPEC §10: channels, alert rules, maintenance windows (stored in the lowdb document,
@@ -15,9 +15,14 @@ const HttpUrl = Type.String({
 })
 const IsoDate = Type.String({ format: 'date-time', errorMessage: 'must be an ISO 8601 date and time with a time zone' })
 const IdList = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { uniqueItems: true, maxItems: 10000, default: [] })
+const EmailAddress = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$', errorMessage: 'must be an e-mail address' })
 
-export const ChannelType = StringEnum(['webhook', 'slack', 'teams', 'email'] as const)
+export const CHANNEL_TYPES = ['webhook', 'slack', 'teams', 'email'] as const
+export const ChannelType = StringEnum(CHANNEL_TYPES)
 export type ChannelType = Static<typeof ChannelType>
+
+/** Headers a webhook channel may not set: the sender sets them (lib/alert-config.ts refuses them). */
+export const RESERVED_HEADERS = ['host', 'content-type', 'content-length', 'transfer-encoding', 'connection', 'x-estatus-signature', 'x-estatus-delivery'] as const
 
 /** The fields of each channel type; `secret` and `password` are masked when sent (SPEC §3.4). */
 export const CHANNEL_FIELDS = {
@@ -25,41 +30,51 @@ export const CHANNEL_FIELDS = {
     url: HttpUrl,
     secret: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     headers: Type.Optional(Type.Record(
-      Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$" }),
-      Type.String({ maxLength: 1024, pattern: '^[^\\r\\n]*$' }),
-      { maxProperties: 20 }
+      Type.String(),
+      Type.String({ maxLength: 1024, pattern: '^[^\\r\\n]*$', errorMessage: 'must be one line' }),
+      {
+        maxProperties: 20,
+        // A bad name is reported as the map's (a pattern-keyed record would call it "not a known field").
+        propertyNames: { pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$", errorMessage: "must have header names of 1-64 letters, digits or !#$%&'*+.^_`|~-" }
+      }
     ))
   },
   slack: { url: HttpUrl },
   teams: { url: HttpUrl },
   email: {
-    host: Type.String({ minLength: 1, maxLength: 253 }),
+    // A pattern, not the probe-target format: this schema also serializes answers, whose Ajv lacks our formats.
+    host: Type.String({ minLength: 1, maxLength: 253, pattern: '^(?!-)[A-Za-z0-9._:%-]+$', errorMessage: 'must be a hostname or an IP address' }),
     port: Type.Integer({ minimum: 1, maximum: 65535, default: 587 }),
     secure: Type.Boolean({ default: false }),
     username: Type.Optional(Type.String({ maxLength: 256 })),
     password: Type.Optional(Type.String({ maxLength: 256 })),
-    from: Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$', errorMessage: 'must be an e-mail address' }),
-    to: Type.Array(
-      Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$', errorMessage: 'must be an e-mail address' }),
-      { minItems: 1, maxItems: 50, uniqueItems: true }
-    )
+    from: EmailAddress,
+    to: Type.Array(EmailAddress, { minItems: 1, maxItems: 50, uniqueItems: true })
   }
-} as const
+}
 
 /** The secret fields of every channel type, masked in answers and never logged. */
 export const CHANNEL_SECRETS = ['secret', 'password'] as const
 
-const channelOf = <K extends ChannelType>(type: K, withId: boolean) => Type.Object({
-  ...(withId ? { id: Type.String() } : { id: Type.Optional(Type.String({ maxLength: 64 })) }),
+// The fields come as an argument, not as CHANNEL_FIELDS[type]: a generic index there collapses the static type.
+const channelOf = <K extends ChannelType, F extends TProperties>(type: K, fields: F) => Type.Object({
+  id: ItemId,
   name: Name,
   type: Type.Literal(type),
-  ...CHANNEL_FIELDS[type]
+  ...fields
 }, { additionalProperties: false })
 
-export const WebhookChannel = channelOf('webhook', true)
-export const SlackChannel = channelOf('slack', true)
-export const TeamsChannel = channelOf('teams', true)
-export const EmailChannel = channelOf('email', true)
+const channelInputOf = <K extends ChannelType, F extends TProperties>(type: K, fields: F) => Type.Object({
+  id: Type.Optional(ItemId),
+  name: Name,
+  type: Type.Literal(type),
+  ...fields
+}, { additionalProperties: false })
+
+export const WebhookChannel = channelOf('webhook', CHANNEL_FIELDS.webhook)
+export const SlackChannel = channelOf('slack', CHANNEL_FIELDS.slack)
+export const TeamsChannel = channelOf('teams', CHANNEL_FIELDS.teams)
+export const EmailChannel = channelOf('email', CHANNEL_FIELDS.email)
 /** A channel as stored (secrets in clear) and, masked, as sent. */
 export const Channel = Type.Union([WebhookChannel, SlackChannel, TeamsChannel, EmailChannel])
 export type Channel = Static<typeof Channel>
@@ -68,13 +83,17 @@ export type SlackChannel = Static<typeof SlackChannel>
 export type TeamsChannel = Static<typeof TeamsChannel>
 export type EmailChannel = Static<typeof EmailChannel>
 
+/** The stored variants by `type`: a document's channel is checked against the one it names. */
+export const ChannelVariant = { webhook: WebhookChannel, slack: SlackChannel, teams: TeamsChannel, email: EmailChannel } as const
+
 /** A channel as a client sends it: validated against the variant its `type` names. */
 export const ChannelInput = {
-  webhook: channelOf('webhook', false),
-  slack: channelOf('slack', false),
-  teams: channelOf('teams', false),
-  email: channelOf('email', false)
+  webhook: channelInputOf('webhook', CHANNEL_FIELDS.webhook),
+  slack: channelInputOf('slack', CHANNEL_FIELDS.slack),
+  teams: channelInputOf('teams', CHANNEL_FIELDS.teams),
+  email: channelInputOf('email', CHANNEL_FIELDS.email)
 } as const
+export type ChannelInput = Static<(typeof ChannelInput)[ChannelType]>
 
 export const AlertScope = Type.Object({
   serverIds: IdList,
@@ -100,12 +119,12 @@ const alertRuleFields = {
 }
 
 export const AlertRuleInput = Type.Object({
-  id: Type.Optional(Type.String({ maxLength: 64 })),
+  id: Type.Optional(ItemId),
   ...alertRuleFields
 }, { additionalProperties: false })
 export type AlertRuleInput = Static<typeof AlertRuleInput>
 
-export const AlertRule = Type.Object({ id: Type.String(), ...alertRuleFields }, { additionalProperties: false })
+export const AlertRule = Type.Object({ id: ItemId, ...alertRuleFields }, { additionalProperties: false })
 export type AlertRule = Static<typeof AlertRule>
 
 const maintenanceFields = {
@@ -121,12 +140,12 @@ const maintenanceFields = {
 }
 
 export const MaintenanceInput = Type.Object({
-  id: Type.Optional(Type.String({ maxLength: 64 })),
+  id: Type.Optional(ItemId),
   ...maintenanceFields
 }, { additionalProperties: false })
 export type MaintenanceInput = Static<typeof MaintenanceInput>
 
-export const MaintenanceWindow = Type.Object({ id: Type.String(), ...maintenanceFields }, { additionalProperties: false })
+export const MaintenanceWindow = Type.Object({ id: ItemId, ...maintenanceFields }, { additionalProperties: false })
 export type MaintenanceWindow = Static<typeof MaintenanceWindow>
 
 export const AlertKind = StringEnum(['down', 'up', 'disk', 'test'] as const)

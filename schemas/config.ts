@@ -1,12 +1,8 @@
-import { Type, type Static, type SchemaOptions } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
+import { ItemId, StringEnum } from './common.ts'
+import { AlertRule, Channel, MaintenanceWindow } from './alerts.ts'
 
-/** A string enum as a plain JSON-schema `enum`, so a bad value gets one readable error. */
-export function StringEnum<const T extends readonly string[]> (values: T, options: SchemaOptions = {}) {
-  return Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] })
-}
-
-/** The mask that replaces every secret sent to a client (SPEC §3.4). */
-export const SECRET_MASK = '********'
+export { StringEnum, SECRET_MASK } from './common.ts'
 
 const octet = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
 export const IPV4_PATTERN = `^(${octet}\\.){3}${octet}$`
@@ -28,10 +24,7 @@ const ProbeTarget = Type.String({
  */
 const StoredProbeTarget = Type.String({ minLength: 1, maxLength: 253, pattern: '^(?!-)[A-Za-z0-9._:%-]+$' })
 const Threshold = Type.Integer({ minimum: 1, maximum: 10 })
-export const ServerId = Type.String({
-  pattern: '^[A-Za-z0-9._-]{1,64}$',
-  errorMessage: 'must be 1-64 characters of letters, digits, ".", "_" or "-"'
-})
+export const ServerId = ItemId
 
 export const SnmpDisk = Type.Object({
   index: Type.Integer({ minimum: 0, maximum: 2147483647 }),
@@ -133,13 +126,31 @@ export const GroupConfig = Type.Object({
 }, { additionalProperties: false })
 export type GroupConfig = Static<typeof GroupConfig>
 
-/** The one document of SPEC §3.1. */
-export const StoreDocument = Type.Object({
+const Counter = Type.Integer({ minimum: 1 })
+
+/** The document as versions before the alerts wrote it; migrated on load (lib/document.ts). */
+export const StoreDocumentV1 = Type.Object({
   version: Type.Literal(1),
-  nextServerId: Type.Integer({ minimum: 1 }),
-  nextGroupId: Type.Integer({ minimum: 1 }),
+  nextServerId: Counter,
+  nextGroupId: Counter,
   servers: Type.Array(ServerConfig),
   groups: Type.Array(GroupConfig)
+}, { additionalProperties: false })
+export type StoreDocumentV1 = Static<typeof StoreDocumentV1>
+
+/** The one document of SPEC §3.1, with the alert configuration of SPEC §10 (version 2). */
+export const StoreDocument = Type.Object({
+  version: Type.Literal(2),
+  nextServerId: Counter,
+  nextGroupId: Counter,
+  nextChannelId: Counter,
+  nextRuleId: Counter,
+  nextMaintenanceId: Counter,
+  servers: Type.Array(ServerConfig),
+  groups: Type.Array(GroupConfig),
+  channels: Type.Array(Channel),
+  alertRules: Type.Array(AlertRule),
+  maintenance: Type.Array(MaintenanceWindow)
 }, { additionalProperties: false })
 export type StoreDocument = Static<typeof StoreDocument>
 

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { writeFile } from 'node:fs/promises'
 import { atomicJsonFile } from '../lib/atomic-json-file.ts'
-import { maskSecrets } from '../lib/backup.ts'
+import { describeContents, maskSecrets } from '../lib/backup.ts'
 import { createValidators } from '../lib/document.ts'
 import { optionsFromEnv } from '../lib/options.ts'
 import type { StoreDocument } from '../schemas/config.ts'
@@ -21,7 +21,7 @@ try {
   const text = JSON.stringify(values.secrets ? document : maskSecrets(document), null, 2) + '\n'
   if (values.file === undefined) process.stdout.write(text)
   else await writeFile(values.file, text, { mode: 0o600 })
-  if (values.file !== undefined) console.error(`exported ${document.servers.length} servers and ${document.groups.length} groups to ${values.file}${values.secrets ? ' (with secrets)' : ' (secrets masked)'}`)
+  if (values.file !== undefined) console.error(`exported ${describeContents(document)} to ${values.file}${values.secrets ? ' (with secrets)' : ' (secrets masked)'}`)
 } catch (err) {
   console.error(`export failed: ${(err as Error).message}`)
   process.exit(1)

@@ -5,7 +5,7 @@ import { resolve } from 'node:path'
 import { atomicJsonFile } from '../lib/atomic-json-file.ts'
 import { readFile } from 'node:fs/promises'
 import { readLegacy } from '../lib/legacy-import.ts'
-import { importedDocument } from '../lib/backup.ts'
+import { describeContents, importedDocument } from '../lib/backup.ts'
 import { createValidators } from '../lib/document.ts'
 import { optionsFromEnv } from '../lib/options.ts'
 import type { StoreDocument } from '../schemas/config.ts'
@@ -28,17 +28,21 @@ if (values.servers === undefined && values.layout === undefined && values.file =
 const target = resolve(values.data ?? optionsFromEnv(process.env).dataFile)
 try {
   const file = atomicJsonFile<StoreDocument>(target)
-  const existing = await file.read()
-  if (existing && (existing.servers?.length > 0 || existing.groups?.length > 0) && !values.force) {
+  // As written, by this version or an older one (version 1 has no alert configuration).
+  const existing = await file.read() as Partial<StoreDocument> | null
+  const holds = (list: unknown[] | undefined) => (list?.length ?? 0) > 0
+  if (existing && [existing.servers, existing.groups, existing.channels, existing.alertRules, existing.maintenance].some(holds) && !values.force) {
     console.error(`${target} already holds a configuration; pass --force to replace it`)
     process.exit(1)
   }
   if (values.file !== undefined) {
-    // Masked secrets keep what the target file holds for the same server.
-    const stored = new Map(existing?.servers?.map(server => [server.id, server]))
-    const document = createValidators().checkDocument(importedDocument(JSON.parse(await readFile(values.file, 'utf8')), id => stored.get(id)))
+    // Masked secrets keep what the target file holds for the same server or channel.
+    const servers = new Map(existing?.servers?.map(server => [server.id, server]))
+    const channels = new Map(existing?.channels?.map(channel => [channel.id, channel]))
+    const backup = JSON.parse(await readFile(values.file, 'utf8'))
+    const document = createValidators().checkDocument(importedDocument(backup, { server: id => servers.get(id), channel: id => channels.get(id) }))
     await file.write(document)
-    console.log(`restored ${document.servers.length} servers and ${document.groups.length} groups from ${values.file} into ${target}`)
+    console.log(`restored ${describeContents(document)} from ${values.file} into ${target}`)
     process.exit(0)
   }
   const { document, report } = await readLegacy({ servers: values.servers, layout: values.layout })

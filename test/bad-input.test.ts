@@ -6,6 +6,9 @@ import { startApp, validServer } from './support/app.ts'
 
 const SERVERS = '/api/config/servers'
 const GROUPS = '/api/config/groups'
+const CHANNELS = '/api/config/channels'
+const RULES = '/api/config/alert-rules'
+const WINDOWS = '/api/config/maintenance'
 
 interface Row {
   /** What the row sends, as the assertion message. */
@@ -29,10 +32,15 @@ const serverText = '"name":"x","ip":"10.0.0.1","dnsAddress":"127.0.0.2"'
 const repeat = (n: number, char = 'a') => char.repeat(n)
 
 // Ids of the seed: filled in before the rows run.
-const seed = { server: 'server-001', withBlocks: 'server-002', group: 'group-1', other: 'group-2' }
+const seed = { server: 'server-001', withBlocks: 'server-002', group: 'group-1', other: 'group-2', channel: 'channel-1', rule: 'rule-1', window: 'maintenance-1' }
 
 const snmpOk = { enabled: true, community: 'c', disks: [{ index: 31, name: 'root' }] }
 const netappOk = { enabled: true, apiType: 'rest', username: 'admin', password: 'pw', luns: [{ name: 'l1', path: '/vol/v/l1' }] }
+const webhook = (overrides: Record<string, unknown> = {}) => ({ name: 'hook', type: 'webhook', url: 'https://hooks.example.net/x', ...overrides })
+const email = (overrides: Record<string, unknown> = {}) => ({ name: 'mail', type: 'email', host: 'smtp.example.net', from: 'estatus@example.net', to: ['ops@example.net'], ...overrides })
+const rule = (overrides: Record<string, unknown> = {}) => ({ name: 'down', on: ['down'], channelIds: [seed.channel], ...overrides })
+const window = (overrides: Record<string, unknown> = {}) => ({ name: 'night', start: '2025-01-07T22:00:00Z', end: '2025-01-08T00:00:00Z', ...overrides })
+const ids = (n: number, prefix = 'x') => Array.from({ length: n }, (_, i) => `${prefix}${i}`)
 
 function rows (): Row[] {
   const s = (what: string, body: unknown, fields: string[], extra: Partial<Row> = {}): Row =>
@@ -45,6 +53,12 @@ function rows (): Row[] {
     ({ what: `PUT group: ${what}`, method: 'PUT', path: `${GROUPS}/${seed.group}`, body, status: 400, fields, ...extra })
   const del = (what: string, query: string, fields: string[]): Row =>
     ({ what: `DELETE group: ${what}`, method: 'DELETE', path: `${GROUPS}/${seed.group}?${query}`, status: 400, fields })
+  const c = (what: string, body: unknown, fields: string[], extra: Partial<Row> = {}): Row =>
+    ({ what: `POST channel: ${what}`, method: 'POST', path: CHANNELS, body, status: 400, fields, ...extra })
+  const r = (what: string, body: unknown, fields: string[]): Row =>
+    ({ what: `POST alert rule: ${what}`, method: 'POST', path: RULES, body, status: 400, fields })
+  const m = (what: string, body: unknown, fields: string[]): Row =>
+    ({ what: `POST maintenance: ${what}`, method: 'POST', path: WINDOWS, body, status: 400, fields })
 
   return [
     // ---- servers: missing fields and wrong types
@@ -189,7 +203,99 @@ function rows (): Row[] {
     // ---- group deletes
     del('reassign=foo', 'reassign=foo', ['reassign']),
     del('reassign empty', 'reassign=', ['reassign']),
-    del('reassign given twice', 'reassign=default&reassign=unassign', ['reassign'])
+    del('reassign given twice', 'reassign=default&reassign=unassign', ['reassign']),
+    // ---- channels: the variant `type` names, and only its errors
+    c('no type', { name: 'x', url: 'https://a.example' }, ['type']),
+    c('type "sms"', webhook({ type: 'sms' }), ['type']),
+    c('type is a number', webhook({ type: 1 }), ['type']),
+    c('empty object', {}, ['type']),
+    c('a JSON array', [webhook()], ['body']),
+    c('webhook without url', webhook({ url: undefined }), ['url']),
+    c('webhook url ftp://', webhook({ url: 'ftp://files.example/x' }), ['url']),
+    c('webhook url without a host', webhook({ url: 'https://' }), ['url']),
+    c('webhook url of 2,049 characters', webhook({ url: `https://a.example/${repeat(2031)}` }), ['url']),
+    c('webhook with an e-mail field', webhook({ host: 'smtp.example.net' }), ['host']),
+    c('webhook secret of 257 characters', webhook({ secret: repeat(257) }), ['secret']),
+    c('webhook header set by the sender', webhook({ headers: { 'Content-Type': 'text/plain' } }), ['headers.Content-Type']),
+    c('webhook signature header', webhook({ headers: { 'x-estatus-signature': 'forged' } }), ['headers.x-estatus-signature']),
+    c('webhook header given twice in other case', webhook({ headers: { 'X-Team': 'a', 'x-team': 'b' } }), ['headers.x-team']),
+    c('webhook header name with a space', webhook({ headers: { 'X Team': 'a' } }), ['headers']),
+    c('webhook header value with a line break', webhook({ headers: { 'X-Team': 'a\r\nX-Evil: 1' } }), ['headers.X-Team']),
+    c('webhook header value a number', webhook({ headers: { 'X-Team': 1 } }), ['headers.X-Team']),
+    c('21 webhook headers', webhook({ headers: Object.fromEntries(ids(21, 'X-').map(name => [name, 'v'])) }), ['headers']),
+    c('slack with a secret', { name: 's', type: 'slack', url: 'https://hooks.slack.com/x', secret: 's' }, ['secret']),
+    c('teams without url', { name: 't', type: 'teams' }, ['url']),
+    c('email without host, from, to', { name: 'mail', type: 'email' }, ['host', 'from', 'to']),
+    c('email to []', email({ to: [] }), ['to']),
+    c('email to of 51 addresses', email({ to: ids(51).map(name => `${name}@example.net`) }), ['to']),
+    c('email to the same address twice', email({ to: ['a@example.net', 'a@example.net'] }), ['to']),
+    c('email from without "@"', email({ from: 'estatus' }), ['from']),
+    c('email to holding a number', email({ to: [5] }), ['to.0']),
+    c('email port 0', email({ port: 0 }), ['port']),
+    c('email port "25"', email({ port: '25' }), ['port']),
+    c('email secure "yes"', email({ secure: 'yes' }), ['secure']),
+    c('email host starting with "-"', email({ host: '-oProxyCommand=x' }), ['host']),
+    c('email password of 257 characters', email({ password: repeat(257) }), ['password']),
+    c('name of only spaces', webhook({ name: '   ' }), ['name']),
+    c('name of 101 characters', webhook({ name: repeat(101) }), ['name']),
+    c('id with a slash', webhook({ id: 'a/b' }), ['id']),
+    c('id of 65 characters', webhook({ id: repeat(65) }), ['id']),
+    c('unknown field', webhook({ color: 'red' }), ['color']),
+    c('__proto__ key', undefined, ['__proto__'], rawJson('{"name":"x","type":"slack","url":"https://a.example","__proto__":{"x":1}}')),
+    { what: 'POST channel: an id that exists', method: 'POST', path: CHANNELS, body: webhook({ id: seed.channel }), status: 409, error: new RegExp(`Channel with ID '${seed.channel}' already exists`) },
+    { what: 'POST channel: malformed JSON next to a secret', method: 'POST', path: CHANNELS, ...rawJson('{"type":"webhook","secret":hunter2}'), status: 400, error: MALFORMED },
+    { what: 'PUT channel: body id differs from the URL', method: 'PUT', path: `${CHANNELS}/${seed.channel}`, body: webhook({ id: 'channel-99' }), status: 400, fields: ['id'] },
+    { what: 'PUT channel: type "pager"', method: 'PUT', path: `${CHANNELS}/${seed.channel}`, body: webhook({ type: 'pager' }), status: 400, fields: ['type'] },
+    { what: 'PUT channel: stale If-Match', method: 'PUT', path: `${CHANNELS}/${seed.channel}`, body: webhook(), headers: { 'if-match': '"stale"' }, status: 409, error: /was changed by someone else/ },
+    { what: 'DELETE channel: still used by an alert rule', method: 'DELETE', path: `${CHANNELS}/${seed.channel}`, status: 409, error: new RegExp(`used by the alert rules '${seed.rule}'`) },
+    // ---- alert rules
+    r('empty object', {}, ['name', 'on', 'channelIds']),
+    r('on []', rule({ on: [] }), ['on']),
+    r('on "sideways"', rule({ on: ['sideways'] }), ['on.0']),
+    r('on "down" twice', rule({ on: ['down', 'down'] }), ['on']),
+    r('on a string', rule({ on: 'down' }), ['on']),
+    r('channelIds []', rule({ channelIds: [] }), ['channelIds']),
+    r('an unknown channel', rule({ channelIds: [seed.channel, 'channel-404'] }), ['channelIds.1']),
+    r('21 channelIds', rule({ channelIds: ids(21) }), ['channelIds']),
+    r('an unknown server in scope', rule({ scope: { serverIds: ['ghost'], groupIds: [] } }), ['scope.serverIds.0']),
+    r('an unknown group in scope', rule({ scope: { serverIds: [seed.server], groupIds: [seed.group, 'ghost'] } }), ['scope.groupIds.1']),
+    r('10,001 scope serverIds', rule({ scope: { serverIds: ids(10001), groupIds: [] } }), ['scope.serverIds']),
+    r('an unknown field in scope', rule({ scope: { serverIds: [], groupIds: [], hosts: [] } }), ['scope.hosts']),
+    r('scope an array', rule({ scope: [] }), ['scope']),
+    r('forSeconds 86,401', rule({ forSeconds: 86401 }), ['forSeconds']),
+    r('forSeconds -1', rule({ forSeconds: -1 }), ['forSeconds']),
+    r('forSeconds 1.5', rule({ forSeconds: 1.5 }), ['forSeconds']),
+    r('diskPercent 101', rule({ on: ['disk'], diskPercent: 101 }), ['diskPercent']),
+    r('diskPercent 0', rule({ on: ['disk'], diskPercent: 0 }), ['diskPercent']),
+    r('diskDaysToFull 366', rule({ on: ['disk'], diskDaysToFull: 366 }), ['diskDaysToFull']),
+    r('on "disk" with no threshold', rule({ on: ['disk'] }), ['diskPercent']),
+    r('renotifyMinutes "10"', rule({ renotifyMinutes: '10' }), ['renotifyMinutes']),
+    r('renotifyMinutes over a week', rule({ renotifyMinutes: 10081 }), ['renotifyMinutes']),
+    r('enabled "yes"', rule({ enabled: 'yes' }), ['enabled']),
+    r('unknown field', rule({ severity: 'high' }), ['severity']),
+    { what: 'POST alert rule: an id that exists', method: 'POST', path: RULES, body: rule({ id: seed.rule }), status: 409, error: new RegExp(`Alert rule with ID '${seed.rule}' already exists`) },
+    { what: 'PUT alert rule: body id differs from the URL', method: 'PUT', path: `${RULES}/${seed.rule}`, body: rule({ id: 'rule-99' }), status: 400, fields: ['id'] },
+    { what: 'PUT alert rule: an unknown channel', method: 'PUT', path: `${RULES}/${seed.rule}`, body: rule({ channelIds: ['channel-404'] }), status: 400, fields: ['channelIds.0'] },
+    { what: 'DELETE alert rule: stale If-Match', method: 'DELETE', path: `${RULES}/${seed.rule}`, headers: { 'if-match': '"stale"' }, status: 409, error: /was changed by someone else/ },
+    // ---- maintenance windows
+    m('empty object', {}, ['name', 'start', 'end']),
+    m('start "tomorrow"', window({ start: 'tomorrow' }), ['start']),
+    m('start without a time zone', window({ start: '2025-01-07T22:00:00' }), ['start']),
+    m('start on February 30th', window({ start: '2025-02-30T22:00:00Z' }), ['start']),
+    m('end a number', window({ end: 1736380800000 }), ['end']),
+    m('end before start', window({ end: '2025-01-07T21:00:00Z' }), ['end']),
+    m('end equal to start', window({ end: '2025-01-07T22:00:00Z' }), ['end']),
+    m('a daily window of 24 hours', window({ end: '2025-01-08T22:00:00Z', repeat: { every: 'day' } }), ['end']),
+    m('a weekly window of 8 days', window({ end: '2025-01-15T22:00:00Z', repeat: { every: 'week' } }), ['end']),
+    m('repeat every "month"', window({ repeat: { every: 'month' } }), ['repeat.every']),
+    m('repeat without every', window({ repeat: {} }), ['repeat.every']),
+    m('until before start', window({ repeat: { every: 'day', until: '2025-01-01T00:00:00Z' } }), ['repeat.until']),
+    m('an unknown field in repeat', window({ repeat: { every: 'day', count: 3 } }), ['repeat.count']),
+    m('an unknown server in scope', window({ scope: { serverIds: ['ghost'], groupIds: [] } }), ['scope.serverIds.0']),
+    m('unknown field', window({ reason: 'patching' }), ['reason']),
+    { what: 'PUT maintenance: body id differs from the URL', method: 'PUT', path: `${WINDOWS}/${seed.window}`, body: window({ id: 'maintenance-99' }), status: 400, fields: ['id'] },
+    { what: 'PUT maintenance: end before start', method: 'PUT', path: `${WINDOWS}/${seed.window}`, body: window({ end: '2020-01-01T00:00:00Z' }), status: 400, fields: ['end'] },
+    { what: 'POST maintenance: text/plain', method: 'POST', path: WINDOWS, body: JSON.stringify(window()), headers: { 'content-type': 'text/plain' }, status: 415, error: /Unsupported content type/ }
   ]
 }
 
@@ -198,8 +304,19 @@ async function seedStore (api: Awaited<ReturnType<typeof startApp>>) {
   const two = await api.call('POST', SERVERS, validServer({ name: 'seed-2', ip: '10.1.2.4', snmp: snmpOk, netapp: netappOk }))
   const web = await api.call('POST', GROUPS, { name: 'Web Servers', serverIds: [one.json.data.id] })
   const db = await api.call('POST', GROUPS, { name: 'Databases', serverIds: [two.json.data.id], row: 2, position: 'right' })
-  for (const answer of [one, two, web, db]) if (answer.status !== 201) throw new Error(`seeding failed: ${answer.text}`)
-  Object.assign(seed, { server: one.json.data.id, withBlocks: two.json.data.id, group: web.json.data.id, other: db.json.data.id })
+  const channel = await api.call('POST', CHANNELS, webhook({ secret: 'seed-secret' }))
+  const alertRule = await api.call('POST', RULES, rule({ channelIds: [channel.json.data.id], scope: { serverIds: [one.json.data.id], groupIds: [] } }))
+  const maintenance = await api.call('POST', WINDOWS, window())
+  for (const answer of [one, two, web, db, channel, alertRule, maintenance]) if (answer.status !== 201) throw new Error(`seeding failed: ${answer.text}`)
+  Object.assign(seed, {
+    server: one.json.data.id,
+    withBlocks: two.json.data.id,
+    group: web.json.data.id,
+    other: db.json.data.id,
+    channel: channel.json.data.id,
+    rule: alertRule.json.data.id,
+    window: maintenance.json.data.id
+  })
 }
 
 t.test('malformed requests are refused, say what is wrong, and change nothing', async t => {
@@ -207,8 +324,8 @@ t.test('malformed requests are refused, say what is wrong, and change nothing', 
   await seedStore(api)
   const table = rows()
   t.ok(table.length >= 60, `${table.length} rows`)
-  const serversBefore = (await api.call('GET', SERVERS)).json
-  const groupsBefore = (await api.call('GET', GROUPS)).json
+  const before = async () => Promise.all([SERVERS, GROUPS, CHANNELS, RULES, WINDOWS].map(async path => (await api.call('GET', path)).json))
+  const listsBefore = await before()
   const fileBefore = await readFile(api.dataFile)
 
   for (const row of table) {
@@ -235,10 +352,7 @@ t.test('malformed requests are refused, say what is wrong, and change nothing', 
   }
 
   t.same(await readFile(api.dataFile), fileBefore, 'the data file is byte-for-byte unchanged')
-  const serversAfter = await api.call('GET', SERVERS)
-  t.equal(serversAfter.status, 200, 'the server still answers')
-  t.same(serversAfter.json, serversBefore, 'servers unchanged')
-  t.same((await api.call('GET', GROUPS)).json, groupsBefore, 'groups unchanged')
+  t.same(await before(), listsBefore, 'servers, groups, channels, alert rules and maintenance windows unchanged')
   const health = await api.call('GET', '/health')
   t.match(health.json, { status: 'ok', serverCount: 2 })
   // And a good request still goes through after all that.

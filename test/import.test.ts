@@ -55,9 +55,15 @@ const LEGACY_LAYOUT = {
 }
 
 const EXPECTED_DOCUMENT = {
-  version: 1,
+  version: 2,
   nextServerId: 8,
   nextGroupId: 4,
+  nextChannelId: 1,
+  nextRuleId: 1,
+  nextMaintenanceId: 1,
+  channels: [],
+  alertRules: [],
+  maintenance: [],
   servers: [
     { id: '1', name: 'web-1', ip: '10.0.0.1', dnsAddress: '127.0.0.2' },
     {
@@ -144,7 +150,7 @@ t.test('npm run import: reports what it fixed and rejected, writes the canonical
   const document = JSON.parse(text)
   t.same(document, EXPECTED_DOCUMENT, 'canonical shapes, ids kept, verifyTls false where it was missing, rows migrated, counters')
   t.notMatch(text, /"(dns|snmpConfig|netappConfig|storageIndexes|diskNames|isOnline|lastChecked|row|position|collapsed)"/, 'no legacy field is stored')
-  t.match(text, /^\{\n {2}"version": 1,/, 'written as the store writes it')
+  t.match(text, /^\{\n {2}"version": 2,/, 'written as the store writes it')
 
   // The server serves the imported store.
   const api = await startApp(t, {}, storeDir)

@@ -8,7 +8,10 @@ interface Operation { tags?: string[], summary?: string, security?: unknown[], r
 type Document = { openapi: string, paths: Record<string, Record<string, Operation>> }
 
 /** One real exchange per operation of the document: `METHOD /path/{param}` → the request to make. */
-function exchanges (ids: { server: string, group: string, token: string, document: unknown }): Record<string, { path: string, body?: unknown }> {
+function exchanges (ids: { server: string, group: string, token: string, channel: string, rule: string, window: string, document: unknown }): Record<string, { path: string, body?: unknown }> {
+  const channel = { name: 'Hook', type: 'webhook', url: 'https://hooks.example.net/x', secret: 'shh' }
+  const rule = { name: 'Down', on: ['down'], scope: { serverIds: [ids.server], groupIds: [] }, channelIds: [ids.channel] }
+  const window = { name: 'Night', scope: { serverIds: [], groupIds: [ids.group] }, start: '2025-01-07T22:00:00Z', end: '2025-01-08T00:00:00Z', repeat: { every: 'day' } }
   return {
     'get /health': { path: '/health' },
     'get /metrics': { path: '/metrics' },
@@ -29,11 +32,27 @@ function exchanges (ids: { server: string, group: string, token: string, documen
     'get /api/config/groups/{id}': { path: `/api/config/groups/${ids.group}` },
     'post /api/config/groups': { path: '/api/config/groups', body: { name: 'Second', serverIds: [ids.server] } },
     'put /api/config/groups/{id}': { path: `/api/config/groups/${ids.group}`, body: { name: 'Renamed', serverIds: [] } },
+    'get /api/config/channels': { path: '/api/config/channels' },
+    'get /api/config/channels/{id}': { path: `/api/config/channels/${ids.channel}` },
+    'post /api/config/channels': { path: '/api/config/channels', body: { ...channel, type: 'email', url: undefined, secret: undefined, host: 'smtp.example.net', from: 'a@example.net', to: ['b@example.net'], password: 'pw' } },
+    'put /api/config/channels/{id}': { path: `/api/config/channels/${ids.channel}`, body: { ...channel, secret: '********' } },
+    'get /api/config/alert-rules': { path: '/api/config/alert-rules' },
+    'get /api/config/alert-rules/{id}': { path: `/api/config/alert-rules/${ids.rule}` },
+    'post /api/config/alert-rules': { path: '/api/config/alert-rules', body: rule },
+    'put /api/config/alert-rules/{id}': { path: `/api/config/alert-rules/${ids.rule}`, body: { ...rule, forSeconds: 60 } },
+    'get /api/config/maintenance': { path: '/api/config/maintenance' },
+    'get /api/config/maintenance/{id}': { path: `/api/config/maintenance/${ids.window}` },
+    'post /api/config/maintenance': { path: '/api/config/maintenance', body: window },
+    'put /api/config/maintenance/{id}': { path: `/api/config/maintenance/${ids.window}`, body: { ...window, repeat: { every: 'week' } } },
     'get /api/config/export': { path: '/api/config/export?secrets=include' },
     'post /api/config/import': { path: '/api/config/import', body: ids.document },
     'get /api/auth/tokens': { path: '/api/auth/tokens' },
     'post /api/auth/tokens': { path: '/api/auth/tokens', body: { name: 'made-by-test', role: 'read' } },
     'delete /api/auth/tokens/{id}': { path: `/api/auth/tokens/${ids.token}` },
+    // The rule first: a channel that rules send to is not deleted (409).
+    'delete /api/config/alert-rules/{id}': { path: `/api/config/alert-rules/${ids.rule}` },
+    'delete /api/config/channels/{id}': { path: `/api/config/channels/${ids.channel}` },
+    'delete /api/config/maintenance/{id}': { path: `/api/config/maintenance/${ids.window}` },
     'delete /api/config/groups/{id}': { path: `/api/config/groups/${ids.group}?reassign=unassign` },
     'delete /api/config/servers/{id}': { path: `/api/config/servers/${ids.server}` }
   }
@@ -59,7 +78,10 @@ t.test('the document is valid OpenAPI 3.1, and every route answers as it says', 
   const server = (await store.createServer(validServer({ name: 'documented', snmp: { enabled: true, community: 'secret', disks: [{ index: 1, name: 'C:' }] } }))).value.id
   const group = (await store.createGroup({ name: 'Documented', serverIds: [server] })).value.id
   const token = (await api.call('POST', '/api/auth/tokens', { name: 'to-revoke', role: 'read' }, admin)).json.data.id
-  const table = exchanges({ server, group, token, document: store.document() })
+  const channel = (await store.collection('channels').create({ name: 'Documented', type: 'slack', url: 'https://hooks.slack.com/services/x' })).value.id
+  const rule = (await store.collection('alertRules').create({ name: 'Documented', on: ['down'], channelIds: [channel] })).value.id
+  const window = (await store.collection('maintenance').create({ name: 'Documented', start: '2025-01-01T00:00:00Z', end: '2025-01-01T01:00:00Z' })).value.id
+  const table = exchanges({ server, group, token, channel, rule, window, document: store.document() })
 
   const operations = Object.entries(document.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ key: `${method} ${path}`, method, operation })))
   t.same(operations.map(op => op.key).sort(), Object.keys(table).sort(), 'every route is in the document, and this test exercises each')

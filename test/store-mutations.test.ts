@@ -14,7 +14,19 @@ const group = (id: string, name: string, serverIds: string[] = [], order = 1): G
 
 /** A frozen document, as the store hands them to mutations: a mutation that writes into it throws. */
 function documentOf (servers: ServerConfig[], groups: GroupConfig[] = [], counters = { nextServerId: servers.length + 1, nextGroupId: groups.length + 1 }): StoreDocument {
-  const document: StoreDocument = { version: 1, ...counters, servers, groups }
+  const document: StoreDocument = {
+    version: 2,
+    nextServerId: counters.nextServerId,
+    nextGroupId: counters.nextGroupId,
+    nextChannelId: 1,
+    nextRuleId: 1,
+    nextMaintenanceId: 1,
+    servers,
+    groups,
+    channels: [],
+    alertRules: [],
+    maintenance: []
+  }
   for (const item of [...servers, ...groups]) Object.freeze(item)
   Object.freeze(servers)
   Object.freeze(groups)

@@ -20,5 +20,7 @@ const list = (items: readonly object[]) => (items.length === 0 ? '[]' : `[\n    
 /** The data file's text: the same as `JSON.stringify(document, null, 2) + '\n'`, from cached parts. */
 export function documentText (document: StoreDocument): string {
   return `{\n  "version": ${document.version},\n  "nextServerId": ${document.nextServerId},\n  "nextGroupId": ${document.nextGroupId},\n` +
-    `  "servers": ${list(document.servers)},\n  "groups": ${list(document.groups)}\n}\n`
+    `  "nextChannelId": ${document.nextChannelId},\n  "nextRuleId": ${document.nextRuleId},\n  "nextMaintenanceId": ${document.nextMaintenanceId},\n` +
+    `  "servers": ${list(document.servers)},\n  "groups": ${list(document.groups)},\n` +
+    `  "channels": ${list(document.channels)},\n  "alertRules": ${list(document.alertRules)},\n  "maintenance": ${list(document.maintenance)}\n}\n`
 }

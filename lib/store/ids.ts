@@ -1,5 +1,6 @@
 /**
- * Generated ids (`server-001`, `group-7`) and the counters behind them (SPEC §3.1).
+ * Generated ids (`server-001`, `group-7`, `channel-2`, `rule-3`, `maintenance-4`) and the
+ * counters behind them (SPEC §3.1, §10).
  *
  * Counters stay exact, safe integers: only a number up to MAX_COUNTED_SERIAL in an id moves
  * a counter. A larger one (`server-9007199254740993`, `server-` + 57 nines) is a plain name:
@@ -10,9 +11,15 @@
 export const MAX_COUNTED_SERIAL = 1e15
 export const MAX_COUNTER = MAX_COUNTED_SERIAL + 1
 
-export type IdKind = 'server' | 'group'
+export type IdKind = 'server' | 'group' | 'channel' | 'rule' | 'maintenance'
 
-const PATTERNS: Record<IdKind, RegExp> = { server: /^server-(\d{1,64})$/, group: /^group-(\d{1,64})$/ }
+const PATTERNS: Record<IdKind, RegExp> = {
+  server: /^server-(\d{1,64})$/,
+  group: /^group-(\d{1,64})$/,
+  channel: /^channel-(\d{1,64})$/,
+  rule: /^rule-(\d{1,64})$/,
+  maintenance: /^maintenance-(\d{1,64})$/
+}
 
 /** The serial an id was (or could have been) generated with; undefined when it does not count. */
 export function serialOf (id: string, kind: IdKind): number | undefined {
@@ -35,7 +42,10 @@ export function nextSerial (current: number, ids: Iterable<string>, kind: IdKind
 
 const format: Record<IdKind, (serial: number) => string> = {
   server: serial => `server-${String(serial).padStart(3, '0')}`,
-  group: serial => `group-${serial}`
+  group: serial => `group-${serial}`,
+  channel: serial => `channel-${serial}`,
+  rule: serial => `rule-${serial}`,
+  maintenance: serial => `maintenance-${serial}`
 }
 
 /**

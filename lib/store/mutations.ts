@@ -8,8 +8,10 @@ import type { StoreDocument, ServerConfig, GroupConfig, ServerInput, GroupInput,
 import { conflict, invalid, itemNotFound } from '../errors.ts'
 import { keepStoredSecrets, sortGroups } from '../normalize.ts'
 import { checkGroupRules, checkServerRules } from '../document.ts'
-import { ifMatchAllows } from './etag.ts'
-import { generateId, nextSerial } from './ids.ts'
+import { withoutScoped } from '../alert-config.ts'
+import { COLLECTIONS, type CollectionInput, type CollectionItem, type CollectionKey, type CollectionSpec } from './collections.ts'
+import { ifMatchAllows, type StoredItem } from './etag.ts'
+import { generateId, nextSerial, type IdKind } from './ids.ts'
 import { positionOf, withItem } from './lookup.ts'
 import { noChanges, type Applied, type ChangeSet, type Precondition } from './types.ts'
 
@@ -17,7 +19,7 @@ export interface ItemChange<Body> extends Precondition { id: string, body: Body 
 export interface ItemRemoval extends Precondition { id: string }
 
 /** The item a change is about, and where it stands: 404 when it is gone, 409 when If-Match is stale. */
-function locate<T extends ServerConfig | GroupConfig> (items: readonly T[], id: string, what: 'Server' | 'Group', precondition: Precondition): { index: number, item: T } {
+function locate<T extends StoredItem> (items: readonly T[], id: string, what: string, precondition: Precondition): { index: number, item: T } {
   const index = positionOf(items, id)
   if (index === -1) throw itemNotFound(what, id)
   const item = items[index]!
@@ -39,17 +41,16 @@ function completeServer (body: ServerInput, id: string, stored?: ServerConfig): 
   return server
 }
 
+/** A new item's id: the one the client picked (409 when taken), else the next generated one; and the counter after it. */
+function newId (items: readonly StoredItem[], requested: string | undefined, kind: IdKind, counter: number, what: string): { id: string, next: number } {
+  if (requested === undefined) return generateId(kind, counter, taken => positionOf(items, taken) !== -1)
+  if (positionOf(items, requested) !== -1) throw conflict(`${what} with ID '${requested}' already exists`)
+  // A client may pick an id that looks generated: the counter moves past it (ids.ts).
+  return { id: requested, next: nextSerial(counter, [requested], kind) }
+}
+
 export function createServer (document: StoreDocument, body: ServerInput): Applied<ServerConfig> {
-  let id = body.id
-  let nextServerId: number
-  if (id === undefined) {
-    ({ id, next: nextServerId } = generateId('server', document.nextServerId, taken => positionOf(document.servers, taken) !== -1))
-  } else if (positionOf(document.servers, id) !== -1) {
-    throw conflict(`Server with ID '${id}' already exists`)
-  } else {
-    // A client may pick an id that looks generated: the counter moves past it (ids.ts).
-    nextServerId = nextSerial(document.nextServerId, [id], 'server')
-  }
+  const { id, next: nextServerId } = newId(document.servers, body.id, 'server', document.nextServerId, 'Server')
   const server = completeServer(body, id)
   return {
     document: { ...document, nextServerId, servers: withItem(document.servers, server) },
@@ -78,7 +79,12 @@ export function deleteServer (document: StoreDocument, { id, ifMatch }: ItemRemo
     return { ...group, serverIds: group.serverIds.filter(serverId => serverId !== id) }
   })
   return {
-    document: { ...document, servers: document.servers.toSpliced(index, 1), groups: groupsTouched ? groups : document.groups },
+    document: {
+      ...document,
+      servers: document.servers.toSpliced(index, 1),
+      groups: groupsTouched ? groups : document.groups,
+      ...withoutScoped(document, 'serverIds', id)
+    },
     value: { deletedId: id },
     changes: { ...noChanges(), serversRemoved: [removed], groups: groupsTouched ? sortGroups(groups) : null }
   }
@@ -126,7 +132,53 @@ export function deleteGroup (document: StoreDocument, { id, ifMatch, reassign }:
     const moved = removed.serverIds.filter(serverId => !target.serverIds.includes(serverId))
     groups = groups.map(group => (group === target ? { ...group, serverIds: [...group.serverIds, ...moved] } : group))
   }
-  return withGroups(document, groups, { deletedId: id, reassignedServers: [...removed.serverIds] })
+  return withGroups({ ...document, ...withoutScoped(document, 'groupIds', id) }, groups, { deletedId: id, reassignedServers: [...removed.serverIds] })
+}
+
+// ---- channels, alert rules, maintenance windows: one mechanism (collections.ts). They are not
+// published (SPEC §10), so their changes are empty change sets.
+
+const itemsOf = <K extends CollectionKey>(document: StoreDocument, key: K) => document[key] as readonly CollectionItem<K>[]
+const specOf = <K extends CollectionKey>(key: K) => COLLECTIONS[key] as CollectionSpec<K>
+
+function withItems<K extends CollectionKey, T> (document: StoreDocument, key: K, items: readonly CollectionItem<K>[], value: T, counter?: number): Applied<T> {
+  const next = { ...document, [key]: items }
+  if (counter !== undefined) next[specOf(key).counter] = counter
+  return { document: next, value, changes: noChanges() }
+}
+
+/** The stored item for a parsed body: the URL's or a new id first, what the stored one keeps, checked against the document. */
+function completeItem<K extends CollectionKey> (document: StoreDocument, key: K, body: CollectionInput<K>, id: string, stored?: CollectionItem<K>): CollectionItem<K> {
+  const spec = specOf(key)
+  const { id: _bodyId, ...fields } = body
+  let item = { id, ...fields } as CollectionItem<K>
+  if (spec.keep) item = spec.keep(item, stored)
+  spec.check(item, document)
+  return item
+}
+
+export function createItem<K extends CollectionKey> (document: StoreDocument, key: K, body: CollectionInput<K>): Applied<CollectionItem<K>> {
+  const spec = specOf(key)
+  const items = itemsOf(document, key)
+  const { id, next } = newId(items, body.id, spec.idKind, document[spec.counter], spec.label)
+  const item = completeItem(document, key, body, id)
+  return withItems(document, key, withItem(items, item), item, next)
+}
+
+export function updateItem<K extends CollectionKey> (document: StoreDocument, key: K, { id, body, ifMatch }: ItemChange<CollectionInput<K>>): Applied<CollectionItem<K>> {
+  checkBodyId(body.id, id)
+  const items = itemsOf(document, key)
+  const { index, item: before } = locate(items, id, specOf(key).label, { ifMatch })
+  const after = completeItem(document, key, body, id, before)
+  return withItems(document, key, withItem(items, after, index), after)
+}
+
+export function deleteItem<K extends CollectionKey> (document: StoreDocument, key: K, { id, ifMatch }: ItemRemoval): Applied<{ deletedId: string }> {
+  const spec = specOf(key)
+  const items = itemsOf(document, key)
+  const { index, item } = locate(items, id, spec.label, { ifMatch })
+  spec.checkRemoval?.(document, item)
+  return withItems(document, key, items.toSpliced(index, 1), { deletedId: id })
 }
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
@@ -146,7 +198,15 @@ export function diff (before: StoreDocument, after: StoreDocument): ChangeSet {
   return changes
 }
 
-/** The whole configuration replaced (import, hand edit) by `next`, a checked document. */
+const COUNTERS = ['nextServerId', 'nextGroupId', 'nextChannelId', 'nextRuleId', 'nextMaintenanceId'] as const
+
+/**
+ * The whole configuration replaced (import, hand edit) by `next`, a checked document. Its
+ * counters never go back: ids are not reused after restoring an older backup (or a version-1
+ * one, whose alert counters start at 1), since logs and alerts keep naming old ids.
+ */
 export function replaceDocument (document: StoreDocument, next: StoreDocument): Applied<StoreDocument> {
-  return { document: next, value: next, changes: diff(document, next) }
+  const replaced = { ...next }
+  for (const counter of COUNTERS) replaced[counter] = Math.max(document[counter], next[counter])
+  return { document: replaced, value: replaced, changes: diff(document, replaced) }
 }

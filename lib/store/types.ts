@@ -1,5 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { StoreDocument, ServerConfig, GroupConfig, ReassignMode } from '../../schemas/config.ts'
+import type { AlertConfig } from '../../plugins/alerts/types.ts'
+import type { CollectionItem, CollectionKey } from './collections.ts'
+import type { StoredItem } from './etag.ts'
 
 export interface ServerUpdate { before: ServerConfig, after: ServerConfig }
 
@@ -35,7 +38,25 @@ export interface ConfigStoreOptions {
   watchDebounceMs?: number
 }
 
-export interface ConfigStore {
+/**
+ * One list of the alert configuration (SPEC §10): channels, alert rules or maintenance
+ * windows, with the validation, ids, ETags and secret handling of servers.
+ */
+export interface ItemCollection<T> {
+  /** How messages name one item ("Channel", "Alert rule", "Maintenance window"). */
+  readonly label: string
+  /** In creation order; secrets in clear (the senders need them): answer clients with `view`. */
+  list (): readonly T[]
+  get (id: string): T | undefined
+  /** The item as clients see it: secrets masked (SPEC §3.4). */
+  view (item: T): T
+  create (input: unknown): Promise<Mutation<T>>
+  /** The body is the full item; a secret sent back masked, empty or absent keeps the stored one. */
+  update (id: string, input: unknown, precondition?: Precondition): Promise<Mutation<T>>
+  delete (id: string, precondition?: Precondition): Promise<Mutation<{ deletedId: string }>>
+}
+
+export interface ConfigStore extends AlertConfig {
   readonly file: string
   /** The whole stored document, as written (for export). */
   document (): StoreDocument
@@ -44,13 +65,18 @@ export interface ConfigStore {
   /** Groups in display order. */
   groups (): GroupConfig[]
   group (id: string): GroupConfig | undefined
-  etag (item: ServerConfig | GroupConfig): string
+  etag (item: StoredItem): string
   createServer (input: unknown): Promise<Mutation<ServerConfig>>
   updateServer (id: string, input: unknown, precondition?: Precondition): Promise<Mutation<ServerConfig>>
   deleteServer (id: string, precondition?: Precondition): Promise<Mutation<{ deletedId: string }>>
   createGroup (input: unknown): Promise<Mutation<GroupConfig>>
   updateGroup (id: string, input: unknown, precondition?: Precondition): Promise<Mutation<GroupConfig>>
   deleteGroup (id: string, options?: Precondition & { reassign?: ReassignMode }): Promise<Mutation<{ deletedId: string, reassignedServers: string[] }>>
+  /**
+   * Channels, alert rules and maintenance windows. Their changes are not published (SPEC §10):
+   * listeners get an empty change set. A deleted server or group leaves their scopes in the same write.
+   */
+  collection<K extends CollectionKey> (key: K): ItemCollection<CollectionItem<K>>
   /** Replaces the whole configuration (import, hand edit), validated as a stored document. */
   replace (document: unknown): Promise<Mutation<StoreDocument>>
   /** Called after every persisted change, before the mutating call resolves. */

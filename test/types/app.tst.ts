@@ -3,7 +3,7 @@
 // not type-check on the host's instance (they would crash at run time).
 import { expect, test } from 'tstyche'
 import Fastify, { type FastifyInstance } from 'fastify'
-import estatus, { type EstatusApi, type EstatusEvent, type EstatusOptions, type ServerStatus } from '../../app.ts'
+import estatus, { type AlertRule, type Channel, type EstatusApi, type EstatusEvent, type EstatusOptions, type MaintenanceWindow, type Mutation, type ServerStatus } from '../../app.ts'
 
 const app = Fastify()
 await app.register(estatus, { dataFile: 'data/estatus.json', monitor: false, prefix: '/status' })
@@ -33,6 +33,15 @@ test('a host cannot publish', () => {
 test('the decorator cannot be replaced', () => {
   const { store } = app.estatus
   expect(() => { app.estatus.store = store }).type.toRaiseError('read-only')
+})
+
+test('the alert configuration is typed per list', () => {
+  const { store } = app.estatus
+  expect(store.channels()).type.toBe<readonly Channel[]>()
+  expect(store.collection('channels').list()).type.toBe<readonly Channel[]>()
+  expect(store.collection('alertRules').get('rule-1')).type.toBe<AlertRule | undefined>()
+  expect(store.collection('maintenance').create({})).type.toBe<Promise<Mutation<MaintenanceWindow>>>()
+  expect(store.collection).type.not.toBeCallableWith('servers')
 })
 
 test('options are typed from the schema', () => {
