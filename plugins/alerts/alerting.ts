@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import type { ConfigStore, ChangeSet } from '../../lib/config-store.ts'
 import type { Monitor, MonitorResult } from '../monitor/index.ts'
 import type { HistoryQueries } from '../history/queries.ts'
-import type { AlertConfig, AlertOutbox } from './types.ts'
+import type { AlertOutbox } from './types.ts'
 import { createAlertEngine } from './engine.ts'
 
 export interface AlertingOptions {
@@ -25,7 +25,7 @@ const FORECAST_EVERY_MS = 3_600_000
  * alone changes (forSeconds, storm holds, re-notifications, maintenance windows).
  */
 export default fp<AlertingOptions>(async function alertingPlugin (fastify, options) {
-  const store = fastify.getDecorator<ConfigStore & AlertConfig>('configStore')
+  const store = fastify.getDecorator<ConfigStore>('configStore')
   const monitor = fastify.getDecorator<Monitor>('monitor')
   const outbox = fastify.getDecorator<AlertOutbox>('alertOutbox')
   // Without history (ESTATUS_HISTORY=off) there is no forecast: days-to-full rules never fire.
