@@ -36,6 +36,13 @@ export interface TestHosts {
   fpingWrapper: string
   linkDown (): Promise<void>
   linkUp (): Promise<void>
+  /**
+   * The host's addresses removed and put back, its link staying up: the hosts die, not the
+   * prober's link (with the link down the prober's side loses carrier, and the kernel holds
+   * fping's sends to it for seconds, stalling its other targets too).
+   */
+  addressesDown (): Promise<void>
+  addressesUp (): Promise<void>
 }
 
 /**
@@ -71,10 +78,17 @@ export async function createTestHosts (t: { teardown (fn: () => unknown): void }
   // One `ip` for every address: a thousand of them take a moment, not a thousand processes.
   const batch = join(dir, 'addresses')
   writeFileSync(batch, hostAddresses.map(host => `addr add ${host}/${prefix} dev vb${id}\n`).join(''))
-  await run(ip, ['-n', hostNs, '-batch', batch])
+  const addAddresses = () => run(ip, ['-n', hostNs, '-batch', batch])
+  await addAddresses()
   for (const [ns, dev] of [[proberNs, `va${id}`], [hostNs, `vb${id}`], [proberNs, 'lo'], [hostNs, 'lo']] as const) {
     await run(ip, ['-n', ns, 'link', 'set', dev, 'up'])
   }
+  // Permanent neighbour entries on the prober's side: a host that dies is a plain timeout,
+  // with no ARP retries in between (the kernel's re-resolution bunches fping's output).
+  const [hostLink] = JSON.parse((await run(ip, ['-n', hostNs, '-j', 'link', 'show', `vb${id}`])).stdout) as Array<{ address: string }>
+  const neighbours = join(dir, 'neighbours')
+  writeFileSync(neighbours, hostAddresses.map(host => `neigh replace ${host} lladdr ${hostLink!.address} dev va${id} nud permanent\n`).join(''))
+  await run(ip, ['-n', proberNs, '-batch', neighbours])
   const fpingWrapper = join(dir, 'fping')
   writeFileSync(fpingWrapper, `#!/bin/sh\nexec ${ip} netns exec ${proberNs} ${fping} "$@"\n`, { mode: 0o755 })
   return {
@@ -84,6 +98,8 @@ export async function createTestHosts (t: { teardown (fn: () => unknown): void }
     hostAddresses,
     fpingWrapper,
     linkDown: async () => { await run(ip, ['-n', hostNs, 'link', 'set', `vb${id}`, 'down']) },
-    linkUp: async () => { await run(ip, ['-n', hostNs, 'link', 'set', `vb${id}`, 'up']) }
+    linkUp: async () => { await run(ip, ['-n', hostNs, 'link', 'set', `vb${id}`, 'up']) },
+    addressesDown: async () => { await run(ip, ['-n', hostNs, 'addr', 'flush', 'dev', `vb${id}`]) },
+    addressesUp: async () => { await addAddresses() }
   }
 }
