@@ -22,6 +22,8 @@ import configAlerts from './routes/config-alerts.ts'
 import health from './routes/health.ts'
 import history from './plugins/history/index.ts'
 import historyRoutes from './routes/history.ts'
+import alertOutbox from './plugins/alerts/outbox.ts'
+import alertRoutes from './routes/alerts.ts'
 import { resolveOptions, type EstatusOptions } from './lib/options.ts'
 import { importAtStart } from './lib/legacy-import.ts'
 import type { ConfigStore } from './lib/config-store.ts'
@@ -97,9 +99,10 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
       netappPort: settings.netappPort,
       probe: settings.monitor
     })
+    const historyFile = resolve(settings.historyFile ?? join(dirname(settings.dataFile), 'history.sqlite'))
     if (settings.history) {
       await scope.register(history, {
-        file: resolve(settings.historyFile ?? join(dirname(settings.dataFile), 'history.sqlite')),
+        file: historyFile,
         threshold: settings.threshold,
         clock: settings.historyClock,
         retention: {
@@ -109,6 +112,8 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
         }
       })
     }
+    // Alerts are delivered with history off too: the outbox opens the database file regardless.
+    await scope.register(alertOutbox, { file: historyFile, ...settings.alertDelivery })
     await scope.register(sse, { heartbeatMs: settings.heartbeatMs, replayEvents: settings.replayEvents, maxBufferedBytes: settings.sseMaxBufferedBytes })
     await scope.register(metrics)
     // After every subscriber is in place, so an import is published and probed like any change.
@@ -121,6 +126,7 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     await scope.register(status)
     await scope.register(health)
     if (settings.history) await scope.register(historyRoutes, { clock: settings.historyClock ?? Date.now })
+    await scope.register(alertRoutes)
     await scope.register(configBackup)
     await scope.register(authTokens)
     const bus = scope.getDecorator<EventBus>('eventBus')

@@ -2,7 +2,7 @@
 // Kuma keeps history (one row per probe in SQLite, indexed by monitor and time).
 //
 //   npm run bench:history
-//   BENCH_SERVERS=1000 BENCH_MINUTES=5 YEAR_SERVERS=10 npm run bench:history
+//   BENCH_SERVERS=1000 BENCH_MINUTES=5 npm run bench:history
 //
 // 1. Recording: SERVERS servers probed every second for MINUTES simulated minutes, every
 //    result through recorder.onResult, each minute written by recorder.flush() as it is in
@@ -12,7 +12,7 @@
 // 2. Queries: 30 days of hour and day rows for every server (and the last hour of minutes),
 //    bulk-loaded with SQL, then queried through the real query layer: one server's 30 days
 //    at 1h, and the 30-day uptime table of all servers. p50/p99 over QUERY_RUNS runs.
-// 3. A year: YEAR_SERVERS servers through 365 simulated days (test/history-sim.ts) → size.
+// The size of a year is `npm run bench:history-year` (bench/history-year.ts).
 // Reference: the results of 1. stored one row per probe (Uptime Kuma's heartbeat table);
 // its size, insert CPU, and its queries: one server with 30 days of probes at 1h buckets,
 // and the uptime table over the rows it has.
@@ -25,12 +25,10 @@ import { join } from 'node:path'
 import { createSqliteStorage } from '../plugins/history/sqlite-storage.ts'
 import { createRecorder } from '../plugins/history/recorder.ts'
 import { createHistoryQueries } from '../plugins/history/queries.ts'
-import { simulateYear } from '../test/support/history-sim.ts'
 import { prng } from '../test/support/prng.ts'
 
 const SERVERS = Number(process.env.BENCH_SERVERS ?? 5000)
 const MINUTES = Number(process.env.BENCH_MINUTES ?? 10)
-const YEAR_SERVERS = Number(process.env.YEAR_SERVERS ?? 100)
 const QUERY_RUNS = Number(process.env.QUERY_RUNS ?? 30)
 // The reference's queries take seconds each.
 const KUMA_RUNS = 5
@@ -179,12 +177,6 @@ async function main () {
     console.log(`kuma-style one server 30 d at 1h (2.6 M rows of its own): ${await timed(KUMA_RUNS, () => hourly.all(SERVERS + 1, time(now - 30 * DAY), time(now)))}`)
     console.log(`kuma-style uptime table, ${SERVERS} servers over the ${MINUTES} min it holds (a 30-day table reads ${30 * 1440 / MINUTES}x the rows): ${await timed(KUMA_RUNS, () => table.all(time(now - 30 * DAY)))}`)
     db.close()
-
-    if (YEAR_SERVERS > 0) {
-      const year = await simulateYear(join(dir, 'year.sqlite'), YEAR_SERVERS, 365)
-      console.log(`# a year: ${YEAR_SERVERS} servers through 365 simulated days in ${year.seconds.toFixed(0)} s`)
-      console.log(`ours       ${mib(year.bytes)} → ${(year.bytesPerServer / 1024).toFixed(0)} KiB per server per year (budget 1024 KiB); kuma-style ${mib(perServerYear)} per server per year`)
-    }
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

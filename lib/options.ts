@@ -7,6 +7,7 @@ import { Ajv, type ErrorObject } from 'ajv'
 import envSchema from 'env-schema'
 import type { FastifyServerOptions } from 'fastify'
 import { AUTH_MODES } from '../schemas/auth.ts'
+import type { AlertOutboxOptions } from '../plugins/alerts/outbox.ts'
 
 const integer = (minimum: number, maximum: number, defaultValue: number, description: string) =>
   Type.Integer({ minimum, maximum, default: defaultValue, description })
@@ -36,7 +37,7 @@ export const EstatusOptionsSchema = Type.Object({
     description: '`{servers, layout}`: import the old estatus-web files at start into an empty store'
   })),
   prefix: Type.Optional(Type.String({ description: 'mount point of the routes' })),
-  history: Type.Boolean({ default: true, description: 'record history and serve its routes (the variable: `on` / `off`); off: the routes answer 404' }),
+  history: Type.Boolean({ default: true, description: 'record history and serve its routes; off: the routes answer 404' }),
   historyFile: Type.Optional(Type.String({ minLength: 1, description: 'the history database; default `history.sqlite` beside the data file (`data/history.sqlite`)' })),
   retainMinutesH: integer(1, 24 * 366, 48, 'hours the per-minute rows are kept'),
   retainHoursD: integer(1, 36600, 400, 'days the per-hour rows and transitions are kept'),
@@ -66,6 +67,8 @@ export interface TestSeams {
   historyClock?: () => number
   /** The alert rules' time source (forSeconds, re-notify, maintenance windows); default Date.now. */
   alertsClock?: () => number
+  /** Alert delivery: back-off and timeouts (SPEC §10 fixes them: 1 s … 1 h for 24 h). */
+  alertDelivery?: Pick<AlertOutboxOptions, 'retry' | 'timeouts'>
 }
 /** The options after defaults: what the plugin works with. */
 export type ResolvedOptions = Static<typeof EstatusOptionsSchema> & TestSeams
@@ -96,24 +99,30 @@ export const OPTION_ENV = {
   allowedHosts: 'ESTATUS_ALLOWED_HOSTS'
 } as const satisfies Partial<Record<keyof Schema, string>>
 
-/** What a value must be, in words: for error messages and the README's table. */
-export function describeSchema (schema: TSchema): string {
+/**
+ * What a value must be, in words: for error messages and the README's table. `variable`:
+ * as an environment variable, where a switch is on / off (SPEC §9); true / false still work.
+ */
+export function describeSchema (schema: TSchema, variable = false): string {
   if (schema.const !== undefined) return `'${schema.const}'`
   if (schema.anyOf !== undefined) {
-    const choices = (schema.anyOf as TSchema[]).map(describeSchema)
+    const choices = (schema.anyOf as TSchema[]).map(choice => describeSchema(choice, variable))
     return choices.length > 2 ? `one of ${choices.join(', ')}` : choices.join(' or ')
   }
   switch (schema.type) {
     case 'integer': return `an integer from ${schema.minimum} to ${schema.maximum}`
-    case 'boolean': return 'true or false'
+    case 'boolean': return variable ? 'on or off' : 'true or false'
     case 'string': return schema.minLength ? 'a non-empty string' : 'a string'
     case 'array': return `a list of ${describeSchema(schema.items).replace(/^an? /, '')}s`
     default: return 'an object'
   }
 }
 
-/** One line naming every invalid key of `data`; `name` gives a key's name as the caller knows it. */
-function describeErrors (errors: ErrorObject[], properties: Record<string, TSchema>, data: Record<string, unknown>, name: (key: string) => string) {
+/**
+ * One line naming every invalid key of `data`; `name` gives a key's name as the caller knows
+ * it, `variable` says the keys are environment variables.
+ */
+function describeErrors (errors: ErrorObject[], properties: Record<string, TSchema>, data: Record<string, unknown>, name: (key: string) => string, variable = false) {
   const problems = new Map<string, string>()
   for (const error of errors) {
     const path = error.instancePath.split('/').slice(1)
@@ -125,7 +134,7 @@ function describeErrors (errors: ErrorObject[], properties: Record<string, TSche
     const key = path.join('.')
     if (problems.has(key)) continue
     const schema = path.length === 1 ? properties[key] : undefined
-    const must = schema === undefined ? error.message : `must be ${describeSchema(schema)}`
+    const must = schema === undefined ? error.message : `must be ${describeSchema(schema, variable)}`
     const value = path.reduce<any>((parent, step) => parent?.[step], data)
     problems.set(key, `${name(key)} ${must}, got ${JSON.stringify(value)}`)
   }
@@ -139,9 +148,9 @@ const validateOptions = new Ajv({ allErrors: true, useDefaults: true }).compile<
  * register options (`logLevel`, `logSerializers`) reach the plugin too and are not ours.
  */
 export function resolveOptions (options: EstatusOptions & { logLevel?: unknown, logSerializers?: unknown }): ResolvedOptions {
-  const { logLevel, logSerializers, historyClock, alertsClock, ...ours } = options
+  const { logLevel, logSerializers, historyClock, alertsClock, alertDelivery, ...ours } = options
   const settings = Object.fromEntries(Object.entries(ours).filter(([, value]) => value !== undefined))
-  const seams = Object.fromEntries(Object.entries({ historyClock, alertsClock }).filter(([, value]) => value !== undefined)) as TestSeams
+  const seams = Object.fromEntries(Object.entries({ historyClock, alertsClock, alertDelivery }).filter(([, value]) => value !== undefined)) as TestSeams
   if (validateOptions(settings)) return { ...settings, ...seams }
   const message = describeErrors(validateOptions.errors ?? [], EstatusOptionsSchema.properties, settings, key => `option '${key}'`)
   throw new Error(`fastify-estatus: invalid options: ${message}`)
@@ -174,7 +183,7 @@ export function optionsFromEnv (env: NodeJS.ProcessEnv): Pick<ResolvedOptions, k
   } catch (err) {
     const errors = (err as { errors?: ErrorObject[] }).errors
     if (errors === undefined) throw err
-    throw new Error(describeErrors(errors, properties, env, name => name))
+    throw new Error(describeErrors(errors, properties, env, name => name, true))
   }
   const options = Object.fromEntries(Object.entries(OPTION_ENV).map(([option, name]) => [option, read[name]]))
   return { ...options as Pick<ResolvedOptions, keyof typeof OPTION_ENV>, port: read.PORT, host: read.HOST, logLevel: read.LOG_LEVEL }

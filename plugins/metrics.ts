@@ -5,6 +5,7 @@ import type { ConfigStore } from '../lib/config-store.ts'
 import type { EventBus } from './event-bus.ts'
 import type { Monitor, MonitorResult } from './monitor/index.ts'
 import type { EventStreams } from './sse.ts'
+import type { AlertOutbox } from './alerts/types.ts'
 import type { ServerStatus } from '../schemas/status.ts'
 import type { GroupConfig } from '../schemas/config.ts'
 
@@ -104,6 +105,7 @@ export default fp(async function metricsPlugin (fastify) {
   const monitor = fastify.getDecorator<Monitor>('monitor')
   const bus = fastify.getDecorator<EventBus>('eventBus')
   const streams = fastify.getDecorator<EventStreams>('eventStreams')
+  const outbox = fastify.getDecorator<AlertOutbox>('alertOutbox')
   const registry = new Registry()
   const registers = [registry]
 
@@ -170,6 +172,15 @@ export default fp(async function metricsPlugin (fastify) {
   })
   const stopWrites = store.onWrite(seconds => writeSeconds.observe(seconds))
 
+  // ---- alerts -------------------------------------------------------------------------
+  const alerts = new Counter({
+    name: 'estatus_alerts_total',
+    help: 'Alert delivery attempts by alert kind, channel id and outcome (delivered, retried, failed: given up)',
+    labelNames: ['kind', 'channel', 'outcome'],
+    registers
+  })
+  const stopAlerts = outbox.onDelivery(event => alerts.inc({ kind: event.kind, channel: event.channelId, outcome: event.outcome }))
+
   // ---- HTTP -------------------------------------------------------------------------
   const requestSeconds = new Histogram({
     name: 'http_request_duration_seconds',
@@ -209,10 +220,11 @@ export default fp(async function metricsPlugin (fastify) {
     stopChanges()
     stopEvents()
     stopWrites()
+    stopAlerts()
     registry.clear()
   })
 }, {
   name: 'estatus-metrics',
   fastify: '5.x',
-  dependencies: ['estatus-config-store', 'estatus-event-bus', 'estatus-monitor', 'estatus-sse']
+  dependencies: ['estatus-config-store', 'estatus-event-bus', 'estatus-monitor', 'estatus-sse', 'estatus-alert-outbox']
 })

@@ -73,7 +73,9 @@ const OPERATIONS: Record<string, FastifySchema & { tags: string[], summary: stri
   'GET /api/stats/uptime': { tags: ['history'], summary: 'Uptime and coverage overall and per group' },
   ...listOperations('/api/config/channels', 'alert channel', CHANNEL_BODY, { list: ' (secrets masked)', body: KEPT_SECRETS, delete: ' (409 while alert rules send to it)' }),
   ...listOperations('/api/config/alert-rules', 'alert rule', RULE_BODY),
-  ...listOperations('/api/config/maintenance', 'maintenance window', MAINTENANCE_BODY)
+  ...listOperations('/api/config/maintenance', 'maintenance window', MAINTENANCE_BODY),
+  'GET /api/alerts': { tags: ['alerts'], summary: 'The alert log, newest first, with each channel\'s delivery state' },
+  'POST /api/config/channels/:id/test': { tags: ['alerts'], summary: 'Send a test alert to a channel now; answers with the outcome' }
 }
 
 /** Who may call a route, in the words of the document's security requirements. */
@@ -111,7 +113,7 @@ export default fp<OpenApiOptions>(async function openApi (fastify, options) {
         { name: 'servers', description: 'Server configuration' },
         { name: 'groups', description: 'Dashboard groups' },
         { name: 'events', description: 'Live updates' },
-        { name: 'alerts', description: 'Alert channels, rules and maintenance windows' },
+        { name: 'alerts', description: 'Alert channels, rules, maintenance windows, the alert log and channel tests' },
         { name: 'backup', description: 'Export and import the whole configuration' },
         { name: 'auth', description: 'Access tokens' },
         { name: 'observability', description: 'Health and metrics' }

@@ -3,34 +3,16 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { IdParams, Success } from '../schemas/envelope.ts'
 import { DiskHistory, DiskHistoryQuery, History, HistoryQuery, Incident, IncidentsQuery, Uptime, UptimeStats, UptimeStatsQuery } from '../schemas/history.ts'
-import { invalid, itemNotFound } from '../lib/errors.ts'
+import { itemNotFound } from '../lib/errors.ts'
+import { dateRange } from '../lib/date-range.ts'
 import type { ConfigStore } from '../lib/config-store.ts'
 import type { HistoryQueries } from '../plugins/history/queries.ts'
 import type { Clock } from '../plugins/history/recorder.ts'
 
 const DAY_MS = 86_400_000
 
-/** Whether the calendar day of an ISO date exists (Date.parse rolls 2026-02-30 over to March). */
-function dayExists (text: string): boolean {
-  const [year, month, day] = text.slice(0, 10).split('-').map(Number) as [number, number, number]
-  const date = new Date(Date.UTC(year, month - 1, day))
-  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
-}
-
-/** `from`/`to` as epoch ms: by default the last 24 h; a date that does not exist is refused by name. */
-function range (query: { from?: string, to?: string }, now: number) {
-  const parse = (field: 'from' | 'to') => {
-    const text = query[field]
-    if (text === undefined) return undefined
-    const time = Date.parse(text)
-    if (Number.isNaN(time) || !dayExists(text)) throw invalid(field, `'${text}' is not a valid date`)
-    return time
-  }
-  const to = parse('to') ?? now
-  const from = parse('from') ?? to - DAY_MS
-  if (from > to) throw invalid('from', 'must not be after to')
-  return { from, to }
-}
+/** `from`/`to` as epoch ms: by default the last 24 h. */
+const range = (query: { from?: string, to?: string }, now: number) => dateRange(query, now, DAY_MS)
 
 const wantsCsv = (request: FastifyRequest) => /\btext\/csv\b/.test(request.headers.accept ?? '')
 

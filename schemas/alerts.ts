@@ -1,5 +1,6 @@
 import { Type, type Static, type TProperties } from '@sinclair/typebox'
 import { ItemId, StringEnum } from './common.ts'
+import { LimitQuery, RangeQuery } from './history.ts'
 
 /**
  * SPEC §10: channels, alert rules, maintenance windows (stored in the lowdb document,
@@ -198,3 +199,21 @@ export type Delivery = Static<typeof Delivery>
 /** An entry of `GET /api/alerts`. */
 export const AlertLogEntry = Type.Object({ ...Alert.properties, deliveries: Type.Array(Delivery) }, { additionalProperties: false })
 export type AlertLogEntry = Static<typeof AlertLogEntry>
+
+/** `GET /api/alerts`: alerts whose `at` is in [from, to] (default: the last 30 days), newest first, at most `limit` (100). */
+export const AlertsQuery = Type.Object({
+  ...RangeQuery,
+  limit: Type.Optional(LimitQuery)
+}, { additionalProperties: false })
+export type AlertsQuery = Static<typeof AlertsQuery>
+
+/** What one attempt came to: the answer of `POST /api/config/channels/:id/test`. */
+export const DeliveryOutcome = Type.Object({
+  delivered: Type.Boolean(),
+  /** The receiver's HTTP status or SMTP reply code, when it answered. */
+  status: Type.Optional(Type.Integer()),
+  /** Status and a short reason only: never a secret, never the receiver's whole answer. */
+  error: Type.Optional(Type.String()),
+  durationMs: Type.Integer({ minimum: 0 })
+}, { additionalProperties: false })
+export type DeliveryOutcome = Static<typeof DeliveryOutcome>

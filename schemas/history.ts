@@ -22,10 +22,12 @@ export const DiskHistoryQuery = Type.Object({
   step: Type.Optional(StringEnum(['1h', '1d', 'auto'] as const, { default: 'auto' }))
 }, { additionalProperties: false })
 
+// Query strings are not coerced (lib/validation.ts): a number is checked as text.
+export const LimitQuery = Type.String({ pattern: '^(1000|[1-9]\\d{0,2})$', errorMessage: 'must be a whole number from 1 to 1000' })
+
 export const IncidentsQuery = Type.Object({
   ...RangeQuery,
-  // Query strings are not coerced (lib/validation.ts): a number is checked as text.
-  limit: Type.Optional(Type.String({ pattern: '^(1000|[1-9]\\d{0,2})$', errorMessage: 'must be a whole number from 1 to 1000' }))
+  limit: Type.Optional(LimitQuery)
 }, { additionalProperties: false })
 
 export const UptimeStatsQuery = Type.Object({
@@ -48,7 +50,8 @@ export const Uptime = Type.Object({
 export const HistoryPoint = Type.Object({
   t: Type.String(),
   uptime: Percent,
-  coverage: Percent,
+  // Beyond SPEC §9's fields (README, decisions): how much of the period `uptime` speaks for.
+  coverage: Type.Union([Type.Number(), Type.Null()], { description: 'percent of the period that was monitored, 3 decimals; null when nothing was' }),
   probes: Type.Integer(),
   replies: Type.Integer(),
   rttMinMs: Milliseconds,

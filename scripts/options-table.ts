@@ -6,9 +6,12 @@ import { EstatusOptionsSchema, OPTION_ENV, ServerEnvSchema, describeSchema } fro
 
 const code = (text: string) => `\`${text}\``
 
-function row (name: string, schema: TSchema): string {
-  const value = schema.default === undefined ? '—' : code(String(schema.default))
-  return `| ${name} | ${value} | ${describeSchema(schema)} | ${schema.description ?? ''} |`
+/** `variable`: the row has an environment variable, whose words may differ from the option's. */
+function row (name: string, schema: TSchema, variable: boolean): string {
+  const value = schema.default === undefined ? '—' : code(variable && typeof schema.default === 'boolean' ? (schema.default ? 'on' : 'off') : String(schema.default))
+  const [asOption, asVariable] = [describeSchema(schema), describeSchema(schema, true)]
+  const accepts = variable && asVariable !== asOption ? `${asVariable} (the option: ${asOption})` : asOption
+  return `| ${name} | ${value} | ${accepts} | ${schema.description ?? ''} |`
 }
 
 export function optionsTable (): string {
@@ -16,10 +19,10 @@ export function optionsTable (): string {
   return [
     '| variable (option) | default | accepts | meaning |',
     '|---|---|---|---|',
-    ...Object.entries(ServerEnvSchema.properties).map(([name, schema]) => row(code(name), schema)),
+    ...Object.entries(ServerEnvSchema.properties).map(([name, schema]) => row(code(name), schema, true)),
     ...Object.entries(EstatusOptionsSchema.properties).map(([option, schema]) => {
       const env = envOf[option]
-      return row(env === undefined ? `(${code(option)})` : `${code(env)} (${code(option)})`, schema)
+      return row(env === undefined ? `(${code(option)})` : `${code(env)} (${code(option)})`, schema, env !== undefined)
     })
   ].join('\n')
 }

@@ -210,6 +210,19 @@ t.test('retention removes old rows in every series and keeps the rest', async t 
   t.same(await storage.series('a', '1d', T0, end), [], 'days go too when they have a retention')
 })
 
+t.test('retention removes the old rows of every disk and keeps the rest', async t => {
+  const dir = await tempDir(t)
+  const storage = createSqliteStorage(join(dir, 'history.sqlite'))
+  t.teardown(() => storage.close())
+  const reading = (disk: string, at: number) => ({ serverId: 'a', disk, source: 'snmp' as const, name: disk, t: at, usedMiB: 10, totalMiB: 100 })
+  await storage.record([], [0, 1, 2, 30].flatMap(hour => ['snmp:1', 'snmp:2'].map(disk => reading(disk, T0 + hour * HOUR))))
+  await storage.prune({ minutes: T0, hours: T0 + 2 * HOUR, days: T0 + DAY, transitions: T0 })
+  const kept = async (step: '1h' | '1d', unit: number) =>
+    (await storage.diskSeries('a', step, T0, T0 + 2 * DAY)).map(disk => [disk.disk, disk.points.map(point => (point.t - T0) / unit)])
+  t.same(await kept('1h', HOUR), [['snmp:1', [2, 30]], ['snmp:2', [2, 30]]], 'hours from 2:00 on, of both disks')
+  t.same(await kept('1d', DAY), [['snmp:1', [1]], ['snmp:2', [1]]], 'days from the second on')
+})
+
 t.test('a deleted server loses its rows at once; a server deleted while the backend was down loses them at start', async t => {
   const dir = await tempDir(t)
   const file = join(dir, 'history.sqlite')
@@ -285,16 +298,20 @@ t.test('disk history and forecast from synthetic growth: linear, flat, shrinking
   t.notOk('index' in young)
 })
 
-t.test('ESTATUS_HISTORY=off: no database, and the routes answer 404', async t => {
+t.test('ESTATUS_HISTORY=off: nothing recorded, and the routes answer 404', async t => {
   const dir = await tempDir(t)
   const api = await startApp(t, { dataFile: dataFileWith(dir, ['a']), fpingPath: join(dir, 'no-fping'), history: false }, dir)
   for (const path of ['/api/servers/a/uptime', '/api/servers/a/history', '/api/servers/a/incidents', '/api/servers/a/disks/history', '/api/stats/uptime']) {
     t.same((await api.call('GET', path)).json, { success: false, error: 'Route not found' }, path)
   }
-  t.notOk(existsSync(join(dir, 'history.sqlite')))
-  t.equal(optionsFromEnv({ ESTATUS_HISTORY: 'off' }).history, false)
+  // Alerts are delivered with history off too: the database then holds the alert outbox alone.
+  const db = new Database(join(dir, 'history.sqlite'), { readonly: true })
+  t.same(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all(), [{ name: 'alert_deliveries' }, { name: 'alerts' }])
+  db.close()
+  // SPEC §9's switch reads on / off, and says so when it is neither; true / false still work.
+  t.same(['off', 'ON', 'false', 'true'].map(value => optionsFromEnv({ ESTATUS_HISTORY: value }).history), [false, true, false, true])
   t.equal(optionsFromEnv({ ESTATUS_HISTORY: 'on', ESTATUS_HISTORY_FILE: '/x/h.sqlite' }).historyFile, '/x/h.sqlite')
-  t.throws(() => optionsFromEnv({ ESTATUS_HISTORY: 'maybe' }), /ESTATUS_HISTORY must be true or false, got "maybe"/)
+  t.throws(() => optionsFromEnv({ ESTATUS_HISTORY: 'maybe' }), { message: 'ESTATUS_HISTORY must be on or off, got "maybe"' })
   t.throws(() => optionsFromEnv({ ESTATUS_RETAIN_MINUTES_H: '0' }), /ESTATUS_RETAIN_MINUTES_H must be an integer/)
   t.equal(optionsFromEnv({ ESTATUS_RETAIN_DAYS_D: '0' }).retainDaysD, 0)
 })

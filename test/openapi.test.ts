@@ -9,7 +9,7 @@ type Document = { openapi: string, paths: Record<string, Record<string, Operatio
 
 /** One real exchange per operation of the document: `METHOD /path/{param}` → the request to make. */
 function exchanges (ids: { server: string, group: string, token: string, channel: string, rule: string, window: string, document: unknown }): Record<string, { path: string, body?: unknown }> {
-  const channel = { name: 'Hook', type: 'webhook', url: 'https://hooks.example.net/x', secret: 'shh' }
+  const channel = { name: 'Hook', type: 'webhook', url: 'http://127.0.0.1:9/x', secret: 'shh' }
   const rule = { name: 'Down', on: ['down'], scope: { serverIds: [ids.server], groupIds: [] }, channelIds: [ids.channel] }
   const window = { name: 'Night', scope: { serverIds: [], groupIds: [ids.group] }, start: '2025-01-07T22:00:00Z', end: '2025-01-08T00:00:00Z', repeat: { every: 'day' } }
   return {
@@ -24,6 +24,7 @@ function exchanges (ids: { server: string, group: string, token: string, channel
     'get /api/servers/{id}/incidents': { path: `/api/servers/${ids.server}/incidents` },
     'get /api/servers/{id}/disks/history': { path: `/api/servers/${ids.server}/disks/history` },
     'get /api/stats/uptime': { path: '/api/stats/uptime?window=24h' },
+    'get /api/alerts': { path: '/api/alerts?limit=10' },
     'get /api/config/servers': { path: '/api/config/servers' },
     'get /api/config/servers/{id}': { path: `/api/config/servers/${ids.server}` },
     'post /api/config/servers': { path: '/api/config/servers', body: validServer({ name: 'added', snmp: { enabled: true, community: 'c', disks: [{ index: 1 }] } }) },
@@ -36,6 +37,8 @@ function exchanges (ids: { server: string, group: string, token: string, channel
     'get /api/config/channels/{id}': { path: `/api/config/channels/${ids.channel}` },
     'post /api/config/channels': { path: '/api/config/channels', body: { ...channel, type: 'email', url: undefined, secret: undefined, host: 'smtp.example.net', from: 'a@example.net', to: ['b@example.net'], password: 'pw' } },
     'put /api/config/channels/{id}': { path: `/api/config/channels/${ids.channel}`, body: { ...channel, secret: '********' } },
+    // Nothing listens on port 9 of loopback: the test answers 200 with `delivered: false`, and nothing leaves the machine.
+    'post /api/config/channels/{id}/test': { path: `/api/config/channels/${ids.channel}/test` },
     'get /api/config/alert-rules': { path: '/api/config/alert-rules' },
     'get /api/config/alert-rules/{id}': { path: `/api/config/alert-rules/${ids.rule}` },
     'post /api/config/alert-rules': { path: '/api/config/alert-rules', body: rule },
@@ -78,7 +81,7 @@ t.test('the document is valid OpenAPI 3.1, and every route answers as it says', 
   const server = (await store.createServer(validServer({ name: 'documented', snmp: { enabled: true, community: 'secret', disks: [{ index: 1, name: 'C:' }] } }))).value.id
   const group = (await store.createGroup({ name: 'Documented', serverIds: [server] })).value.id
   const token = (await api.call('POST', '/api/auth/tokens', { name: 'to-revoke', role: 'read' }, admin)).json.data.id
-  const channel = (await store.collection('channels').create({ name: 'Documented', type: 'slack', url: 'https://hooks.slack.com/services/x' })).value.id
+  const channel = (await store.collection('channels').create({ name: 'Documented', type: 'slack', url: 'http://127.0.0.1:9/services/x' })).value.id
   const rule = (await store.collection('alertRules').create({ name: 'Documented', on: ['down'], channelIds: [channel] })).value.id
   const window = (await store.collection('maintenance').create({ name: 'Documented', start: '2025-01-01T00:00:00Z', end: '2025-01-01T01:00:00Z' })).value.id
   const table = exchanges({ server, group, token, channel, rule, window, document: store.document() })

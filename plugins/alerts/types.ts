@@ -1,4 +1,4 @@
-import type { Alert, AlertLogEntry, AlertRule, Channel, MaintenanceWindow } from '../../schemas/alerts.ts'
+import type { Alert, AlertKind, AlertLogEntry, AlertRule, Channel, DeliveryOutcome, MaintenanceWindow } from '../../schemas/alerts.ts'
 
 /**
  * The seams between the parts of SPEC §10: the alert configuration (the store), the
@@ -13,16 +13,19 @@ export interface AlertConfig {
   maintenanceWindows (): readonly MaintenanceWindow[]
 }
 
-export interface DeliveryOutcome {
-  delivered: boolean
-  /** The receiver's HTTP status or SMTP reply code, when it answered. */
-  status?: number
-  /** Status and a short reason only: never a secret, never the receiver's whole answer. */
-  error?: string
-  durationMs: number
-}
+export type { DeliveryOutcome }
 
 export interface AlertQuery { from: number, to: number, limit: number }
+
+/**
+ * What became of one attempt (or, for `failed`, of a delivery given up without one): for
+ * `estatus_alerts_total{kind,channel,outcome}`. `retried`: the attempt failed and another follows.
+ */
+export interface DeliveryEvent {
+  kind: AlertKind
+  channelId: string
+  outcome: 'delivered' | 'retried' | 'failed'
+}
 
 /**
  * The durable outbox (in the history database). `enqueue` resolves once the alert and one
@@ -35,4 +38,6 @@ export interface AlertOutbox {
   test (channel: Channel): Promise<DeliveryOutcome>
   /** The alert log with each channel's delivery state, newest first. */
   list (query: AlertQuery): Promise<AlertLogEntry[]>
+  /** Called after every attempt's outcome is committed; returns the unsubscribe function. */
+  onDelivery (listener: (event: DeliveryEvent) => void): () => void
 }

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import {
-  STEP_MS, addTally, emptyTally,
+  STEP_MS, addTally,
   type DiskRecord, type DiskSeries, type HistoryStorage, type Incident, type MinuteRecord, type RetentionCutoffs,
   type SeriesPoint, type Step, type Tally
 } from './storage.ts'
@@ -42,16 +42,39 @@ const TALLY_SUMS = 'sum(probes) AS probes, sum(replies) AS replies, min(rtt_min)
 /** Servers per transaction when pruning: each is a few index seeks, so a chunk takes milliseconds. */
 const PRUNE_CHUNK = 200
 
-/** Sums minute records per server and period in memory, so each hour and day row is written once per batch. */
-function rollUp (minutes: MinuteRecord[], periodMs: number): MinuteRecord[] {
-  const rolled = new Map<string, MinuteRecord>()
-  for (const minute of minutes) {
-    const t = Math.floor(minute.t / periodMs) * periodMs
-    const key = `${minute.serverId}\n${t}`
-    const row = rolled.get(key) ?? { serverId: minute.serverId, t, ...emptyTally() }
-    rolled.set(key, addTally(row, minute) as MinuteRecord)
+/** A tally row under its server's key; `t` is the start of its period in ms. */
+interface KeyedTally extends Tally { key: number, t: number }
+
+/** Built field by field: one object shape for every row keeps the loops below fast. */
+const keyedTally = (key: number, t: number, tally: Tally): KeyedTally => ({
+  key,
+  t,
+  probes: tally.probes,
+  replies: tally.replies,
+  rttMinUs: tally.rttMinUs,
+  rttSumUs: tally.rttSumUs,
+  rttMaxUs: tally.rttMaxUs,
+  onlineMs: tally.onlineMs,
+  monitoredMs: tally.monitoredMs
+})
+
+/**
+ * Sums rows per server and period. The rows come in key order (server, then time), so the
+ * rows of one period are adjacent: one pass, no map.
+ */
+function rollUp (rows: KeyedTally[], periodMs: number): KeyedTally[] {
+  const rolled: KeyedTally[] = []
+  let last: KeyedTally | undefined
+  for (const row of rows) {
+    const t = Math.floor(row.t / periodMs) * periodMs
+    if (last === undefined || last.key !== row.key || last.t !== t) {
+      last = keyedTally(row.key, t, row)
+      rolled.push(last)
+    } else {
+      addTally(last, row)
+    }
   }
-  return [...rolled.values()]
+  return rolled
 }
 
 const toTally = (row: Record<string, number | null>): Tally => ({
@@ -88,14 +111,20 @@ function readStatements (db: Database.Database) {
   return { seriesQueries, totalsQueries, incidentsQuery, lastStatesQuery, disksQuery, diskPointQueries }
 }
 
+/**
+ * Old disk rows of a server. The key is (server, disk, t): naming the disks lets SQLite seek
+ * each disk's old rows; `server = ? AND t < ?` alone reads every row the server has.
+ */
+const pruneDisksSql = (table: string) => `DELETE FROM ${table} WHERE server = ? AND disk IN (SELECT disk FROM disks WHERE server = ?) AND t < ?`
+
 /** Old rows of some servers, one short transaction. */
 function pruneTransaction (db: Database.Database) {
   const prunes = {
     minutes: db.prepare('DELETE FROM minutes WHERE server = ? AND t < ?'),
     hours: db.prepare('DELETE FROM hours WHERE server = ? AND t < ?'),
-    diskHours: db.prepare('DELETE FROM disk_hours WHERE server = ? AND t < ?'),
+    diskHours: db.prepare(pruneDisksSql('disk_hours')),
     days: db.prepare('DELETE FROM days WHERE server = ? AND t < ?'),
-    diskDays: db.prepare('DELETE FROM disk_days WHERE server = ? AND t < ?'),
+    diskDays: db.prepare(pruneDisksSql('disk_days')),
     transitions: db.prepare('DELETE FROM transitions WHERE server = ? AND at < ?')
   }
   return db.transaction((serverKeys: number[], cutoffs: RetentionCutoffs) => {
@@ -103,11 +132,11 @@ function pruneTransaction (db: Database.Database) {
     for (const key of serverKeys) {
       prunes.minutes.run(key, Math.floor(cutoffs.minutes / STEP_MS['1m']))
       prunes.hours.run(key, hour)
-      prunes.diskHours.run(key, hour)
+      prunes.diskHours.run(key, key, hour)
       prunes.transitions.run(key, cutoffs.transitions)
       if (cutoffs.days !== null) {
         prunes.days.run(key, Math.floor(cutoffs.days / STEP_MS['1d']))
-        prunes.diskDays.run(key, Math.floor(cutoffs.days / STEP_MS['1d']))
+        prunes.diskDays.run(key, key, Math.floor(cutoffs.days / STEP_MS['1d']))
       }
     }
   })
@@ -142,16 +171,19 @@ export function createSqliteStorage (file: string): HistoryStorage {
     ON CONFLICT (server, disk) DO UPDATE SET source = excluded.source, name = excluded.name, disk_index = excluded.disk_index`)
   const insertTransition = db.prepare('INSERT OR REPLACE INTO transitions (server, at, online) VALUES (?, ?, ?)')
 
-  const writeTallies = (step: Step, rows: MinuteRecord[]) => {
+  const writeTallies = (step: Step, rows: KeyedTally[]) => {
     const periodMs = STEP_MS[step]
     for (const row of rows) {
-      addTallies[step].run(keyOf(row.serverId), row.t / periodMs, row.probes, row.replies, row.rttMinUs, row.rttSumUs, row.rttMaxUs, row.onlineMs, row.monitoredMs)
+      addTallies[step].run(row.key, row.t / periodMs, row.probes, row.replies, row.rttMinUs, row.rttSumUs, row.rttMaxUs, row.onlineMs, row.monitoredMs)
     }
   }
   const record = db.transaction((minutes: MinuteRecord[], disks: DiskRecord[]) => {
-    writeTallies('1m', minutes)
-    writeTallies('1h', rollUp(minutes, STEP_MS['1h']))
-    writeTallies('1d', rollUp(minutes, STEP_MS['1d']))
+    // In key order (rows come minute by minute) a server's rows are written together, and
+    // the rows of one hour or day are adjacent for the roll-ups.
+    const keyed = minutes.map(row => keyedTally(keyOf(row.serverId), row.t, row)).sort((a, b) => a.key - b.key || a.t - b.t)
+    writeTallies('1m', keyed)
+    writeTallies('1h', rollUp(keyed, STEP_MS['1h']))
+    writeTallies('1d', rollUp(keyed, STEP_MS['1d']))
     for (const disk of disks) {
       const key = keyOf(disk.serverId)
       upsertDisk.run(key, disk.disk, disk.source, disk.name, disk.index ?? null)

@@ -1,0 +1,66 @@
+import type { Alert, AlertKind, AlertLogEntry } from '../../schemas/alerts.ts'
+
+/**
+ * Where the outbox keeps alerts and their deliveries (SPEC §10), behind a small interface so
+ * that cluster mode (§12) can put the same tables in PostgreSQL. Times are epoch milliseconds.
+ *
+ * Each channel's deliveries form one queue in the order they were added: a worker sends
+ * the head and only then the next, so a channel's `up` never overtakes its `down`.
+ */
+
+export type DeliveryState = 'pending' | 'delivered' | 'failed'
+
+/** A delivery as its channel's worker sees it. */
+export interface QueuedDelivery {
+  key: string
+  channelId: string
+  attempts: number
+  /** When it was committed: the retries stop this long after (RetryPolicy.giveUpAfterMs). */
+  createdAt: number
+  nextAttemptAt: number
+  alert: Alert
+  /** The alert's JSON text as stored: what a webhook is sent, byte for byte on every attempt. */
+  body: string
+}
+
+/** The result of one attempt. */
+export interface AttemptRecord {
+  key: string
+  at: number
+  state: DeliveryState
+  /** When `pending`: the next attempt. */
+  nextAttemptAt: number | null
+  /** Status and a short reason, already redacted; null when delivered. */
+  error: string | null
+}
+
+export interface NewDelivery {
+  channelId: string
+  key: string
+  /** A test alert is sent before it is logged; its one attempt is stored with it. */
+  attempt?: Omit<AttemptRecord, 'key' | 'nextAttemptAt'>
+}
+
+export interface OutboxStorage {
+  /**
+   * The alert and its deliveries in one transaction; resolves once committed. An alert id
+   * already stored, or a delivery to a channel it already has, is left as it is.
+   */
+  add (alert: Alert, deliveries: NewDelivery[], now: number): Promise<void>
+  /**
+   * The first `limit` pending deliveries of a channel in queue order. (In PostgreSQL a node
+   * claims them with `FOR UPDATE SKIP LOCKED`, so one node works a channel at a time.)
+   */
+  queue (channelId: string, limit: number): Promise<QueuedDelivery[]>
+  /** The channels that have pending deliveries. */
+  pendingChannels (): Promise<string[]>
+  record (attempt: AttemptRecord): Promise<void>
+  /**
+   * Gives up the pending deliveries of a channel committed before `before` (all of them when
+   * null): they become `failed` with `error`. Returns the kinds of their alerts.
+   */
+  abandon (channelId: string, before: number | null, error: string): Promise<AlertKind[]>
+  /** Alerts whose `at` is in [from, to], newest first, each with its deliveries. */
+  list (from: number, to: number, limit: number): Promise<AlertLogEntry[]>
+  close (): Promise<void>
+}

@@ -1,0 +1,91 @@
+import fp from 'fastify-plugin'
+import { createHash, randomUUID } from 'node:crypto'
+import type { Alert, Channel } from '../../schemas/alerts.ts'
+import { createListeners } from '../../lib/listeners.ts'
+import type { AlertConfig, AlertOutbox, DeliveryEvent } from './types.ts'
+import { createSqliteOutbox } from './sqlite-outbox.ts'
+import { createSenders } from './senders/index.ts'
+import { DEFAULT_TIMEOUTS, type DeliveryTimeouts } from './senders/http.ts'
+import { DEFAULT_RETRY, createWorkers, type RetryPolicy } from './workers.ts'
+
+export interface AlertOutboxOptions {
+  /** The history database: the outbox keeps its tables there (with history off too). */
+  file: string
+  retry?: Partial<RetryPolicy>
+  timeouts?: Partial<DeliveryTimeouts>
+}
+
+/**
+ * The idempotency key of one channel's delivery of one alert: derived, so the same alert
+ * queued twice (or by two nodes, §12) is one delivery, and the same on every attempt.
+ */
+export const deliveryKey = (alertId: string, channelId: string) =>
+  createHash('sha256').update(`${alertId}\n${channelId}`).digest('hex').slice(0, 32)
+
+/** The alert `POST /api/config/channels/:id/test` sends; its server is a documentation address (RFC 5737). */
+function testAlert (channel: Channel, now: number): Alert {
+  const at = new Date(now).toISOString()
+  return {
+    id: randomUUID(),
+    kind: 'test',
+    rule: { id: 'test', name: 'Channel test' },
+    server: { id: 'test', name: 'test', ip: '192.0.2.1' },
+    groups: [],
+    at,
+    since: at,
+    message: `A test of the channel '${channel.name}': alerts reach you here.`
+  }
+}
+
+/**
+ * SPEC §10's durable outbox: decorates the scope with `alertOutbox` (AlertOutbox). Alerts and
+ * their deliveries are committed to the history database before any attempt; one worker per
+ * channel delivers them (workers.ts), and a restart resumes what was pending.
+ */
+export default fp<AlertOutboxOptions>(async function alertOutboxPlugin (fastify, options) {
+  const config = fastify.getDecorator<AlertConfig>('configStore')
+  const log = fastify.log.child({ plugin: 'alert-outbox' })
+  const storage = createSqliteOutbox(options.file)
+  const senders = createSenders({ ...DEFAULT_TIMEOUTS, ...options.timeouts })
+  const listeners = createListeners<DeliveryEvent>(log, event => [{ ...event }, 'an alert delivery listener failed'])
+  const workers = createWorkers({ storage, config, senders, retry: { ...DEFAULT_RETRY, ...options.retry }, log, emit: event => listeners.emit(event) })
+  const stopping = new AbortController()
+
+  const outbox: AlertOutbox = {
+    async enqueue (alert, channelIds) {
+      const unique = [...new Set(channelIds)]
+      await storage.add(alert, unique.map(channelId => ({ channelId, key: deliveryKey(alert.id, channelId) })), Date.now())
+      for (const channelId of unique) workers.wake(channelId)
+    },
+    async test (channel) {
+      // Sent at once, past the channel's queue (someone is waiting for the answer), then logged.
+      const now = Date.now()
+      const alert = testAlert(channel, now)
+      const key = deliveryKey(alert.id, channel.id)
+      const outcome = await senders.send(channel, { key, alert, body: JSON.stringify(alert) }, stopping.signal)
+      const state = outcome.delivered ? 'delivered' : 'failed'
+      if (stopping.signal.aborted) return outcome
+      await storage.add(alert, [{ channelId: channel.id, key, attempt: { at: Date.now(), state, error: outcome.error ?? null } }], now)
+      listeners.emit({ kind: 'test', channelId: channel.id, outcome: state })
+      return outcome
+    },
+    list: ({ from, to, limit }) => storage.list(from, to, limit),
+    onDelivery: listener => listeners.add(listener)
+  }
+  fastify.decorate('alertOutbox', outbox)
+
+  // What was pending when the process last stopped, crash or not.
+  for (const channelId of await storage.pendingChannels()) workers.wake(channelId)
+
+  fastify.addHook('onClose', async () => {
+    stopping.abort()
+    await workers.close()
+    await senders.close()
+    listeners.clear()
+    await storage.close()
+  })
+}, {
+  name: 'estatus-alert-outbox',
+  fastify: '5.x',
+  dependencies: ['estatus-config-store']
+})

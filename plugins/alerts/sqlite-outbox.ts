@@ -1,0 +1,139 @@
+import Database from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type { Alert, AlertKind, AlertLogEntry, Delivery } from '../../schemas/alerts.ts'
+import type { OutboxStorage } from './outbox-storage.ts'
+
+// Tables of their own in the history database (`alert_` names, beside the history's tables).
+// `seq` orders each channel's queue; the partial index holds only what is still to send.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS alerts_at ON alerts (at);
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+  seq INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE,
+  alert_id TEXT NOT NULL,
+  channel_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  next_attempt_at INTEGER,
+  last_attempt_at INTEGER,
+  delivered_at INTEGER,
+  last_error TEXT,
+  UNIQUE (alert_id, channel_id)
+);
+CREATE INDEX IF NOT EXISTS alert_deliveries_queue ON alert_deliveries (channel_id, seq) WHERE state = 'pending';
+`
+
+interface DeliveryRow {
+  key: string
+  channelId: string
+  state: Delivery['state']
+  attempts: number
+  createdAt: number
+  nextAttemptAt: number | null
+  lastAttemptAt: number | null
+  deliveredAt: number | null
+  lastError: string | null
+}
+const DELIVERY_COLUMNS = `d.key AS key, d.channel_id AS channelId, d.state AS state, d.attempts AS attempts, d.created_at AS createdAt,
+  d.next_attempt_at AS nextAttemptAt, d.last_attempt_at AS lastAttemptAt, d.delivered_at AS deliveredAt, d.last_error AS lastError`
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
+
+function toDelivery (row: DeliveryRow): Delivery {
+  return {
+    channelId: row.channelId,
+    key: row.key,
+    state: row.state,
+    attempts: row.attempts,
+    lastAttemptAt: iso(row.lastAttemptAt),
+    deliveredAt: iso(row.deliveredAt),
+    nextAttemptAt: row.state === 'pending' ? iso(row.nextAttemptAt) : null,
+    lastError: row.lastError
+  }
+}
+
+/** The outbox in the history database file; its own connection, WAL like the history's. */
+export function createSqliteOutbox (file: string): OutboxStorage {
+  mkdirSync(dirname(file), { recursive: true })
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  // In WAL mode a committed transaction survives a crash of the process with NORMAL.
+  db.pragma('synchronous = NORMAL')
+  db.exec(SCHEMA)
+
+  const insertAlert = db.prepare('INSERT OR IGNORE INTO alerts (id, at, kind, body) VALUES (?, ?, ?, ?)')
+  const insertDelivery = db.prepare(`INSERT OR IGNORE INTO alert_deliveries
+    (key, alert_id, channel_id, state, attempts, created_at, next_attempt_at, last_attempt_at, delivered_at, last_error)
+    VALUES (@key, @alertId, @channelId, @state, @attempts, @now, @now, @at, @deliveredAt, @error)`)
+  const add = db.transaction((alert: Alert, deliveries: Parameters<OutboxStorage['add']>[1], now: number) => {
+    const at = Date.parse(alert.at)
+    insertAlert.run(alert.id, Number.isNaN(at) ? now : at, alert.kind, JSON.stringify(alert))
+    for (const { channelId, key, attempt } of deliveries) {
+      insertDelivery.run({
+        key,
+        alertId: alert.id,
+        channelId,
+        now,
+        state: attempt?.state ?? 'pending',
+        attempts: attempt === undefined ? 0 : 1,
+        at: attempt?.at ?? null,
+        deliveredAt: attempt?.state === 'delivered' ? attempt.at : null,
+        error: attempt?.error ?? null
+      })
+    }
+  })
+
+  const queueQuery = db.prepare(`SELECT ${DELIVERY_COLUMNS}, a.body AS body FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
+    WHERE d.channel_id = ? AND d.state = 'pending' ORDER BY d.seq LIMIT ?`)
+  const pendingChannelsQuery = db.prepare("SELECT DISTINCT channel_id AS channelId FROM alert_deliveries WHERE state = 'pending'")
+  // A delivery keeps the error of its last failed attempt: the log shows why it took several.
+  const recordAttempt = db.prepare(`UPDATE alert_deliveries SET state = @state, attempts = attempts + 1, last_attempt_at = @at,
+    next_attempt_at = @nextAttemptAt, delivered_at = CASE WHEN @state = 'delivered' THEN @at ELSE NULL END,
+    last_error = CASE WHEN @state = 'delivered' THEN last_error ELSE @error END
+    WHERE key = @key AND state = 'pending'`)
+  const abandonQuery = db.prepare(`UPDATE alert_deliveries SET state = 'failed', next_attempt_at = NULL, last_error = @error
+    WHERE channel_id = @channelId AND state = 'pending' AND (@before IS NULL OR created_at < @before)
+    RETURNING (SELECT kind FROM alerts WHERE id = alert_id) AS kind`)
+  const listQuery = db.prepare(`SELECT a.id AS alertId, a.body AS body, ${DELIVERY_COLUMNS}
+    FROM (SELECT id, at, body FROM alerts WHERE at >= ? AND at <= ? ORDER BY at DESC, id DESC LIMIT ?) a
+    LEFT JOIN alert_deliveries d ON d.alert_id = a.id ORDER BY a.at DESC, a.id DESC, d.seq`)
+
+  return {
+    async add (alert, deliveries, now) { add(alert, deliveries, now) },
+    async queue (channelId, limit) {
+      const rows = queueQuery.all(channelId, limit) as Array<DeliveryRow & { body: string }>
+      return rows.map(row => ({
+        key: row.key,
+        channelId: row.channelId,
+        attempts: row.attempts,
+        createdAt: row.createdAt,
+        nextAttemptAt: row.nextAttemptAt ?? row.createdAt,
+        alert: JSON.parse(row.body) as Alert,
+        body: row.body
+      }))
+    },
+    async pendingChannels () {
+      return (pendingChannelsQuery.all() as Array<{ channelId: string }>).map(row => row.channelId)
+    },
+    async record (attempt) { recordAttempt.run(attempt) },
+    async abandon (channelId, before, error) {
+      return (abandonQuery.all({ channelId, before, error }) as Array<{ kind: AlertKind }>).map(row => row.kind)
+    },
+    async list (from, to, limit) {
+      const rows = listQuery.all(from, to, limit) as Array<DeliveryRow & { alertId: string, body: string } | { alertId: string, body: string, key: null }>
+      const entries = new Map<string, AlertLogEntry>()
+      for (const row of rows) {
+        let entry = entries.get(row.alertId)
+        if (entry === undefined) entries.set(row.alertId, entry = { ...JSON.parse(row.body) as Alert, deliveries: [] })
+        if (row.key !== null) entry.deliveries.push(toDelivery(row as DeliveryRow))
+      }
+      return [...entries.values()]
+    },
+    async close () {
+      if (db.open) db.close()
+    }
+  }
+}
