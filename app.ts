@@ -23,6 +23,7 @@ import health from './routes/health.ts'
 import history from './plugins/history/index.ts'
 import historyRoutes from './routes/history.ts'
 import alertOutbox from './plugins/alerts/outbox.ts'
+import alerting from './plugins/alerts/alerting.ts'
 import alertRoutes from './routes/alerts.ts'
 import { resolveOptions, type EstatusOptions } from './lib/options.ts'
 import { importAtStart } from './lib/legacy-import.ts'
@@ -114,6 +115,8 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     }
     // Alerts are delivered with history off too: the outbox opens the database file regardless.
     await scope.register(alertOutbox, { file: historyFile, ...settings.alertDelivery })
+    // After the history (its forecast feeds the days-to-full rule) and the outbox it fills.
+    await scope.register(alerting, { threshold: settings.threshold, clock: settings.alertsClock })
     await scope.register(sse, { heartbeatMs: settings.heartbeatMs, replayEvents: settings.replayEvents, maxBufferedBytes: settings.sseMaxBufferedBytes })
     await scope.register(metrics)
     // After every subscriber is in place, so an import is published and probed like any change.
