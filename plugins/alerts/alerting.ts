@@ -69,7 +69,8 @@ export default fp<AlertingOptions>(async function alertingPlugin (fastify, optio
 
   function onResult (result: MonitorResult) {
     if (result.kind === 'ping') {
-      if (result.isOnline || decidedOffline(result.serverId)) engine.availability(result.serverId, result.isOnline)
+      if (result.isOnline) engine.availability(result.serverId, true)
+      else if (!engine.knownDown(result.serverId) && decidedOffline(result.serverId)) engine.availability(result.serverId, false)
       return
     }
     engine.disks(result.serverId, result.diskInfo)

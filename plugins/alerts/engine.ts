@@ -410,6 +410,9 @@ export function createAlertEngine (options: AlertEngineOptions) {
       releaseEpisodes(rules, now)
     },
 
+    /** Whether the server is known to be down already (then an offline result changes nothing). */
+    knownDown: (id: string) => tracked.get(id)?.down === true,
+
     /** A disk reading: the disks that could be read (null until the first). */
     disks (id: string, disks: readonly DiskInfo[] | null) {
       const server = trackedOf(id)
