@@ -262,6 +262,25 @@ t.test('storm: ten of twelve servers of a group down together make one alert aft
   t.match(later()[1]!.message, /^UP: all 11 servers of group Rack A that went down together are up again after 30m 40s: web-1 \(10\.0\.0\.1\), /)
 })
 
+t.test('storm: a second wave in a group forms a new storm while one server of the first is still down', async t => {
+  const rack = ids(10)
+  const h = harness({ servers: 10, groups: [group('group-1', 'Rack A', rack)], rules: [rule()] })
+  h.down(...rack.slice(0, 6))
+  h.advance(STORM_HOLD_MS)
+  h.up(...rack.slice(1, 6)) // server-001 stays down: the first storm is still on
+  h.advance(5 * MIN)
+  h.down(...rack.slice(4, 9))
+  h.advance(STORM_HOLD_MS)
+  t.same(h.alerts().map(alert => [alert.kind, alert.storm?.servers.map(server => server.id)]), [
+    ['down', rack.slice(0, 6)],
+    ['down', rack.slice(4, 9)]
+  ], 'one alert per wave')
+  t.match(h.alerts()[1]!.message, /^DOWN: 5 servers of group Rack A \(of 10\) went down together/)
+  h.up('server-001')
+  t.same(h.kinds().slice(2), ['up storm Rack A'], 'the first storm is over when its last server is back')
+  t.same(h.alerts()[2]!.storm!.servers.map(server => server.id), rack.slice(0, 6))
+})
+
 t.test('storm: a whole group down is sent at once; two of ten are single alerts; small groups never storm', async t => {
   const h = harness({ servers: 15, groups: [group('group-1', 'Rack A', ids(3)), group('group-2', 'Rack B', ids(10, 4)), group('group-3', 'Pair', ids(2, 14))] })
   h.down(...ids(3))

@@ -65,7 +65,8 @@ interface Episode {
   unsent: Set<string>
   /** Announced and still down. */
   down: Set<string>
-  announced: Set<string>
+  /** Every server it announced, with when it went down. */
+  announced: Map<string, number>
   releaseAt: number
   sentAt: number | null
 }
@@ -90,6 +91,7 @@ export function createAlertEngine (options: AlertEngineOptions) {
   const tracked = new Map<string, Tracked>()
   const downs = new Map<string, DownNotice>()
   const episodes = new Map<string, Episode>()
+  let episodeCount = 0
   const diskNotices = new Map<string, DiskNotice>()
 
   let groupIndex: { of: readonly GroupConfig[], byServer: Map<string, GroupConfig[]>, byId: Map<string, GroupConfig> } | null = null
@@ -212,18 +214,17 @@ export function createAlertEngine (options: AlertEngineOptions) {
     const dueFor = (server: Tracked) => server.down === true && !server.maintenance && now >= server.since + rule.forSeconds * 1000
     for (const group of groupsOf(notice.serverId)) {
       if (group.serverIds.length < MIN_STORM_SERVERS) continue
-      const key = pairKey(rule.id, group.id)
-      const current = episodes.get(key)
-      if (current !== undefined) {
-        if (Math.abs(notice.since - current.since) > STORM_WINDOW_MS) continue
-        return join(current, notice, now)
-      }
+      // A storm of this group that began within the window takes it; an older one (some of
+      // its servers still down) does not stop a new one from forming.
+      const current = [...episodes.values()].find(episode => episode.rule === rule.id && episode.group.id === group.id && Math.abs(notice.since - episode.since) <= STORM_WINDOW_MS)
+      if (current !== undefined) return join(current, notice, now)
       const downNow = group.serverIds.flatMap(id => {
         const server = tracked.get(id)
         return server !== undefined && dueFor(server) ? [{ id, since: server.since }] : []
       })
       const cluster = stormCluster(downNow, notice.since)
       if (cluster.length < stormThreshold(group.serverIds.length)) continue
+      const key = pairKey(rule.id, group.id, String(++episodeCount))
       const episode: Episode = {
         key,
         rule: rule.id,
@@ -231,7 +232,7 @@ export function createAlertEngine (options: AlertEngineOptions) {
         since: cluster[0]!.since,
         unsent: new Set(),
         down: new Set(),
-        announced: new Set(),
+        announced: new Map(),
         releaseAt: Infinity,
         sentAt: null
       }
@@ -287,7 +288,7 @@ export function createAlertEngine (options: AlertEngineOptions) {
           downs.get(pairKey(rule.id, id))!.sentAt = now
           episode.unsent.delete(id)
           episode.down.add(id)
-          episode.announced.add(id)
+          episode.announced.set(id, tracked.get(id)!.since)
         }
         episode.sentAt = now
       }
@@ -307,7 +308,7 @@ export function createAlertEngine (options: AlertEngineOptions) {
     if (episode.down.size > 0 || episode.unsent.size > 0) return
     episodes.delete(episode.key)
     if (!rule.on.includes('up')) return
-    const announced = bySince(episode.announced)
+    const announced = [...episode.announced].sort(([, a], [, b]) => a - b).map(([id]) => id)
     stormAlert(rule, episode, announced, now, 'up', servers => text.stormUpMessage(episode.group.name, servers, seconds(now - episode.since)), episode.since)
   }
 
