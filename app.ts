@@ -23,6 +23,7 @@ import health from './routes/health.ts'
 import history from './plugins/history/index.ts'
 import historyRoutes from './routes/history.ts'
 import alertOutbox from './plugins/alerts/outbox.ts'
+import alerting from './plugins/alerts/alerting.ts'
 import alertRoutes from './routes/alerts.ts'
 import audit from './plugins/audit/index.ts'
 import auditRoutes from './routes/audit.ts'
@@ -119,6 +120,8 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
     await scope.register(alertOutbox, { file: historyFile, ...settings.alertDelivery })
     // The audit too (SPEC §11), before the import below so that it is recorded.
     await scope.register(audit, { file: historyFile, clock: settings.auditClock })
+    // After the history (its forecast feeds the days-to-full rule) and the outbox it fills.
+    await scope.register(alerting, { threshold: settings.threshold, clock: settings.alertsClock })
     await scope.register(sse, { heartbeatMs: settings.heartbeatMs, replayEvents: settings.replayEvents, maxBufferedBytes: settings.sseMaxBufferedBytes })
     await scope.register(metrics)
     // After every subscriber is in place, so an import is published and probed like any change.

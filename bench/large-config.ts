@@ -108,6 +108,7 @@ function initialFrame (port: number): Promise<{ ms: number, bytes: number }> {
       let carry = ''
       let inFrame = false
       let bytes = 0
+      let done = false
       response.setEncoding('utf8')
       response.on('data', (chunk: string) => {
         let text = carry + chunk
@@ -121,9 +122,12 @@ function initialFrame (port: number): Promise<{ ms: number, bytes: number }> {
         bytes += chunk.length
         if (!text.includes('\n\n')) { carry = text.slice(-1); return }
         const ms = performance.now() - began
+        done = true
         request.destroy()
         resolve({ ms, bytes })
       })
+      // A stream the server ends before the frame is whole (a slow client cut off) is a failure, not a hang.
+      response.on('close', () => { if (!done) reject(new Error(`the event stream closed after ${bytes} bytes, before the initial frame was complete`)) })
     })
     request.on('error', reject)
   })

@@ -1,10 +1,8 @@
-import { Low } from 'lowdb'
 import type { StoreDocument } from '../schemas/config.ts'
-import { atomicJsonFile } from './atomic-json-file.ts'
+import { readTextFile } from './atomic-json-file.ts'
 import { HttpError } from './errors.ts'
 import { sortGroups } from './normalize.ts'
 import { copyInput, createValidators } from './document.ts'
-import { documentText } from './store/document-text.ts'
 import { etagOf } from './store/etag.ts'
 import { watchHandEdits, type HandEditWatcher } from './store/hand-edits.ts'
 import { describeFsError, loadDataFile } from './store/load.ts'
@@ -17,6 +15,7 @@ import {
   noChanges, type Applied, type AuditAction, type AuditItem, type AuditRecord, type ChangeOptions, type ChangeOrigin, type ChangeSet,
   type ConfigStore, type ConfigStoreOptions, type ItemCollection, type Mutation, type ReplaceAction, type StoreHealth
 } from './store/types.ts'
+import { createPersistence } from './store/persistence.ts'
 import { createWriteQueue, type Apply } from './store/write-queue.ts'
 import { createListeners } from './listeners.ts'
 
@@ -74,19 +73,27 @@ function replacing (input: unknown, checkDocument: (value: unknown) => StoreDocu
 }
 
 /**
- * What is wrong with the store, if anything: a write that failed (until one succeeds), and
- * the file (unreadable, or holding a rejected hand edit) until it holds a good configuration.
+ * What is wrong with the store, if anything: a write that failed (until one succeeds), the
+ * file (unreadable, or holding a rejected hand edit) until it holds a good configuration, and
+ * a background rewrite that failed (until one succeeds).
  */
-function healthTracker (readOnly: string | null) {
+function healthTracker () {
+  let readOnly: string | null = null
   let writeFailure: string | null = null
   let fileProblem: string | null = null
+  let rewriteFailure: string | null = null
   return {
-    written () { writeFailure = fileProblem = null },
+    written () { writeFailure = null },
     writeFailed (error: string) { writeFailure = error },
+    /** The data file was rewritten: it holds a good configuration again, whatever a hand edit left in it. */
+    fileWritten () { fileProblem = rewriteFailure = null },
     fileGood () { fileProblem = null },
     fileRejected (error: string) { fileProblem = error },
+    rewriteFailed (error: string) { rewriteFailure = error },
+    readOnly (reason: string) { readOnly = reason },
+    get holdsRejectedEdit () { return fileProblem !== null },
     report (): StoreHealth {
-      const error = writeFailure ?? fileProblem
+      const error = writeFailure ?? fileProblem ?? rewriteFailure
       if (error !== null) return { ok: false, error, ...(readOnly === null ? {} : { readOnly: true }) }
       return readOnly === null ? { ok: true } : { ok: true, readOnly: true, error: readOnly }
     }
@@ -101,40 +108,46 @@ function healthTracker (readOnly: string | null) {
 export async function createConfigStore (options: ConfigStoreOptions): Promise<ConfigStore> {
   const { file, log } = options
   const { parseServer, parseGroup, parseItem, checkDocument } = createValidators()
-  const adapter = atomicJsonFile<StoreDocument>(file, documentText)
-  const loaded = await loadDataFile(file, adapter, checkDocument, EMPTY_DOCUMENT)
-  const db = new Low<StoreDocument>(adapter, loaded.document)
-  const readOnly = loaded.readOnly
-  if (readOnly !== null) log.warn({ file, reason: readOnly }, 'the data file is not writable: serving the configuration read-only')
+  const health = healthTracker()
+  let handEdits: HandEditWatcher | null = null
+  const loaded = await loadDataFile(file, log, checkDocument, EMPTY_DOCUMENT, document => createPersistence({
+    file,
+    log,
+    document,
+    fileWritten: () => health.fileWritten(),
+    compactionFailed: err => health.rewriteFailed(`could not rewrite ${file} from its journal: ${describeFsError(err)}; the changes are kept in the journal`),
+    idle: () => handEdits?.afterWrites(),
+    holdsRejectedEdit: () => health.holdsRejectedEdit
+  }))
+  const { readOnly, persistence } = loaded
+  if (readOnly !== null) {
+    log.warn({ file, reason: readOnly }, 'the data file is not writable: serving the configuration read-only')
+    health.readOnly(readOnly)
+  }
 
   let committed: StoreDocument = deepFreeze(loaded.document)
   let sortedGroups = { of: committed.groups, sorted: sortGroups(committed.groups) }
-  const health = healthTracker(readOnly)
   const listeners = createListeners<ChangeSet>(log, () => [{}, 'a configuration change listener failed'])
   // A failing observer (metrics) must not turn a write that landed into a failed one.
   const writeListeners = createListeners<number>(log, () => [{}, 'a data-file write listener failed'])
   const auditListeners = createListeners<AuditRecord>(log, record => [{ action: record.action }, 'an audit listener failed'])
-  let handEdits: HandEditWatcher | null = null
 
   const queue = createWriteQueue({
     committed: () => committed,
     async persist (draft) {
       // Read-only, only hand edits get here (the API is refused): they are applied unwritten.
-      if (readOnly !== null) return
-      db.data = draft
+      if (persistence === null) return
       const started = process.hrtime.bigint()
-      await db.write()
+      // A file holding a rejected hand edit is replaced by the next write, not left for the background.
+      await persistence.persist(committed, draft, health.holdsRejectedEdit)
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
       writeListeners.emit(seconds)
     },
     commit (draft) {
       committed = deepFreeze(draft)
-      // The file now holds a good configuration again, whatever a hand edit left in it
-      // (read-only, only a good hand edit gets here).
       health.written()
     },
     failure (err) {
-      db.data = committed
       health.writeFailed(`could not write ${file}: ${describeFsError(err)}; the last change was not saved`)
       log.error({ err, file }, 'could not write the data file; the change is not applied')
       return new HttpError(500, 'Could not save the configuration')
@@ -190,10 +203,11 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       file,
       log,
       debounceMs: options.watchDebounceMs ?? 100,
-      readText: () => adapter.readText(),
-      lastWrittenText: () => adapter.lastWrittenText,
-      isLastWritten: stats => adapter.isLastWritten(stats),
-      writing: () => queue.busy,
+      readText: () => readTextFile(file),
+      isLastWrittenText: text => persistence?.isLastWrittenText(text) ?? false,
+      isLastWritten: stats => persistence?.isLastWritten(stats) ?? false,
+      seen: stats => persistence?.adopt(stats),
+      writing: () => queue.busy || (persistence?.busy ?? false),
       apply: async edited => (await recorded(replacing(edited, checkDocument), replacingAs('replace'), HAND_EDIT)).changes,
       restore () {
         if (readOnly !== null) return
@@ -235,10 +249,12 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     onAudit: auditListeners.add,
     onWrite: writeListeners.add,
     health: health.report,
+    flush: async () => { await queue.settled(); await persistence?.flush() },
     async close () {
       handEdits?.close()
-      // Let every acknowledged or queued change reach the disk.
+      // Let every acknowledged or queued change reach the disk, and the data file itself.
       await queue.settled()
+      await persistence?.close()
       listeners.clear()
       writeListeners.clear()
       auditListeners.clear()

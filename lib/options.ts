@@ -67,6 +67,8 @@ export interface TestSeams {
   historyClock?: () => number
   /** The audit's time source (its entries' times and their pruning); default Date.now. */
   auditClock?: () => number
+  /** The alert rules' time source (forSeconds, re-notify, maintenance windows); default Date.now. */
+  alertsClock?: () => number
   /** Alert delivery: back-off and timeouts (SPEC §10 fixes them: 1 s … 1 h for 24 h), the log's pruning clock. */
   alertDelivery?: Pick<AlertOutboxOptions, 'retry' | 'timeouts' | 'clock' | 'pruneIntervalMs'>
 }
@@ -148,9 +150,9 @@ const validateOptions = new Ajv({ allErrors: true, useDefaults: true }).compile<
  * register options (`logLevel`, `logSerializers`) reach the plugin too and are not ours.
  */
 export function resolveOptions (options: EstatusOptions & { logLevel?: unknown, logSerializers?: unknown }): ResolvedOptions {
-  const { logLevel, logSerializers, historyClock, auditClock, alertDelivery, ...ours } = options
+  const { logLevel, logSerializers, historyClock, auditClock, alertsClock, alertDelivery, ...ours } = options
   const settings = Object.fromEntries(Object.entries(ours).filter(([, value]) => value !== undefined))
-  const seams = Object.fromEntries(Object.entries({ historyClock, auditClock, alertDelivery }).filter(([, value]) => value !== undefined)) as TestSeams
+  const seams = Object.fromEntries(Object.entries({ historyClock, auditClock, alertsClock, alertDelivery }).filter(([, value]) => value !== undefined)) as TestSeams
   if (validateOptions(settings)) return { ...settings, ...seams }
   const message = describeErrors(validateOptions.errors ?? [], EstatusOptionsSchema.properties, settings, key => `option '${key}'`)
   throw new Error(`fastify-estatus: invalid options: ${message}`)

@@ -7,7 +7,7 @@ export interface ConfigStorePluginOptions {
 }
 
 /**
- * The lowdb-backed configuration: the only code that touches the data file. Decorates its
+ * The configuration store: the only code that touches the data file and its journal. Decorates its
  * scope with `configStore` (reached with `getDecorator<ConfigStore>`; the host sees it as
  * `estatus.store`).
  */

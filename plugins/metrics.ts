@@ -166,7 +166,7 @@ export default fp(async function metricsPlugin (fastify) {
   const stopEvents = bus.subscribe(event => events.inc({ type: event.type }))
   const writeSeconds = new Histogram({
     name: 'estatus_config_write_seconds',
-    help: 'Time to write the data file (atomic write with fsync)',
+    help: 'Time to make a configuration change durable (journal append, or the whole data file; fsync included)',
     registers,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
   })

@@ -13,7 +13,13 @@ export const StatusChangeEvent = Type.Object({
     ip: Type.String(),
     isOnline: Type.Boolean(),
     previousStatus: Type.Boolean(),
-    timestamp: Type.String()
+    timestamp: Type.String(),
+    /**
+     * Set while the server is inside a maintenance window (SPEC §10), and `false` on the
+     * event that ends one. A maintenance change is published as a statusChange whose
+     * `isOnline` equals `previousStatus`: clients that only read `isOnline` see no flip.
+     */
+    maintenance: Type.Optional(Type.Boolean())
   }, { additionalProperties: false })
 }, { additionalProperties: false })
 

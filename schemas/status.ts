@@ -24,6 +24,8 @@ export const ServerStatus = Type.Object({
   lastStatusChange: Type.String(),
   diskInfo: Type.Union([Type.Array(DiskInfo), Type.Null()]),
   responseTimeMs: Type.Optional(Type.Number()),
-  lastError: Type.Optional(Type.String())
+  lastError: Type.Optional(Type.String()),
+  // Present (true) only while a maintenance window covers the server (SPEC §10).
+  maintenance: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 export type ServerStatus = Static<typeof ServerStatus>

@@ -2,11 +2,10 @@
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { writeFile } from 'node:fs/promises'
-import { atomicJsonFile } from '../lib/atomic-json-file.ts'
 import { describeContents, maskSecrets } from '../lib/backup.ts'
 import { createValidators } from '../lib/document.ts'
 import { optionsFromEnv } from '../lib/options.ts'
-import type { StoreDocument } from '../schemas/config.ts'
+import { readStoredDocument } from '../lib/store/load.ts'
 
 const { values } = parseArgs({
   options: { file: { type: 'string' }, secrets: { type: 'boolean', default: false }, data: { type: 'string' } }
@@ -14,7 +13,8 @@ const { values } = parseArgs({
 
 try {
   const source = resolve(values.data ?? optionsFromEnv(process.env).dataFile)
-  const stored = await atomicJsonFile<StoreDocument>(source).read()
+  // The file with its journal's writes: what a start on it would serve.
+  const stored = await readStoredDocument(source)
   if (stored === null) throw new Error(`${source} holds no configuration`)
   const document = createValidators().checkDocument(stored)
   // The same text as the data file, so an export of all secrets restores byte for byte.

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util'
 import { dirname, join, resolve } from 'node:path'
 import { atomicJsonFile } from '../lib/atomic-json-file.ts'
-import { readFile } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { readLegacy } from '../lib/legacy-import.ts'
 import { describeContents, importedDocument } from '../lib/backup.ts'
 import { EMPTY_DOCUMENT } from '../lib/config-store.ts'
@@ -13,6 +13,8 @@ import { optionsFromEnv } from '../lib/options.ts'
 import { changedItems } from '../lib/store/audit.ts'
 import { entriesOf } from '../plugins/audit/entries.ts'
 import { createSqliteAudit } from '../plugins/audit/sqlite-storage.ts'
+import { journalPath } from '../lib/store/journal.ts'
+import { readStoredDocument } from '../lib/store/load.ts'
 import type { StoreDocument } from '../schemas/config.ts'
 
 const { values } = parseArgs({
@@ -59,8 +61,10 @@ async function audit (before: unknown, after: StoreDocument) {
 
 try {
   const file = atomicJsonFile<StoreDocument>(target)
-  // As written, by this version or an older one (version 1 has no alert configuration).
-  const existing = await file.read() as Partial<StoreDocument> | null
+  // As written, by this version or an older one (version 1 has no alert configuration), journal included.
+  const existing = await readStoredDocument(target) as Partial<StoreDocument> | null
+  // The import replaces the whole configuration: a journal of the one before has nothing to add.
+  const write = async (document: StoreDocument) => { await file.write(document); await rm(journalPath(target), { force: true }) }
   const holds = (list: unknown[] | undefined) => (list?.length ?? 0) > 0
   if (existing && [existing.servers, existing.groups, existing.channels, existing.alertRules, existing.maintenance].some(holds) && !values.force) {
     console.error(`${target} already holds a configuration; pass --force to replace it`)
@@ -72,7 +76,7 @@ try {
     const channels = new Map(existing?.channels?.map(channel => [channel.id, channel]))
     const backup = JSON.parse(await readFile(values.file, 'utf8'))
     const document = validators.checkDocument(importedDocument(backup, { server: id => servers.get(id), channel: id => channels.get(id) }))
-    await file.write(document)
+    await write(document)
     await audit(existing, document)
     console.log(`restored ${describeContents(document)} from ${values.file} into ${target}`)
     process.exit(0)
@@ -80,7 +84,7 @@ try {
   const { document, report } = await readLegacy({ servers: values.servers, layout: values.layout })
   for (const line of report.fixed) console.log(`fixed    ${line}`)
   for (const line of report.rejected) console.log(`rejected ${line}`)
-  await file.write(document)
+  await write(document)
   await audit(existing, document)
   console.log(`imported ${document.servers.length} servers and ${document.groups.length} groups into ${target} (${report.fixed.length} fixed, ${report.rejected.length} rejected)`)
 } catch (err) {

@@ -2,7 +2,7 @@
 // alert rules and maintenance windows, their ids, ETags, secrets, references, the version-1
 // migration, and that none of it reaches /api/events. Bad input: test/bad-input.test.ts.
 import t from 'tap'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startApp, tempDir, validServer, type Running } from './support/app.ts'
 import { bearer, seedTokens } from './support/auth-support.ts'
@@ -23,7 +23,7 @@ async function created (api: Running, path: string, body: unknown, headers: Reco
   return answer.json.data
 }
 
-const stored = async (api: Running) => JSON.parse(await readFile(api.dataFile, 'utf8'))
+const stored = async (api: Running) => JSON.parse(await api.fileText())
 
 t.test('channels, alert rules and maintenance windows: CRUD with ids, defaults, ETags and If-Match', async t => {
   const api = await startApp(t, quiet)
@@ -222,11 +222,11 @@ t.test('a channel that rules send to is not deleted: 409 names the rules and not
   const other = (await created(api, CHANNELS, email)).id
   const first = await created(api, RULES, { name: 'first', on: ['down'], channelIds: [channel, other] })
   await created(api, RULES, { name: 'second', on: ['up'], channelIds: [channel] })
-  const before = await readFile(api.dataFile, 'utf8')
+  const before = await api.fileText()
   const refused = await api.call('DELETE', `${CHANNELS}/${channel}`)
   t.equal(refused.status, 409)
   t.equal(refused.json.error, "Channel with ID 'channel-1' is used by the alert rules 'rule-1', 'rule-2': remove it from them first")
-  t.equal(await readFile(api.dataFile, 'utf8'), before)
+  t.equal(await api.fileText(), before)
 
   await api.call('PUT', `${RULES}/${first.id}`, { ...first, channelIds: [other] })
   await api.call('DELETE', `${RULES}/rule-2`)
@@ -277,7 +277,7 @@ t.test('a version-1 data file is migrated on start: same servers and groups, emp
   const dataFile = join(dir, 'estatus.json')
   await writeFile(dataFile, JSON.stringify(V1, null, 2) + '\n')
   const api = await startApp(t, { ...quiet, dataFile }, dir)
-  const text = await readFile(dataFile, 'utf8')
+  const text = await api.fileText()
   t.equal(text, JSON.stringify({
     version: 2,
     nextServerId: 3,
@@ -306,7 +306,7 @@ t.test('a version-1 document written by hand while running is accepted and migra
 
   await writeFile(api.dataFile, JSON.stringify(V1))
   await waitFor(async () => (await api.call('GET', '/api/config/servers')).json.data.length === 2, 10000, 'the edit applied')
-  const document = await waitFor(async () => { const text = await readFile(api.dataFile, 'utf8'); return text.includes('"version": 2') ? JSON.parse(text) : null }, 10000, 'written back as version 2')
+  const document = await waitFor(async () => { const text = await api.fileText(); return text.includes('"version": 2') ? JSON.parse(text) : null }, 10000, 'written back as version 2')
   t.same(document.channels, [], 'a whole-document edit replaces the alert configuration too')
   t.equal(document.nextChannelId, 2, 'counters never go back: channel-1 is not handed out again')
 })

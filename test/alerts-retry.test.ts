@@ -164,7 +164,7 @@ test('workers: an outcome known to be delivered is recorded even when it arrives
   const started = new Promise<void>(resolve => { sending = resolve })
   const workers = createWorkers({
     storage,
-    config: { channels: () => [channel], channel: () => channel, alertRules: () => [], maintenanceWindows: () => [], onAudit: () => () => {} },
+    config: { channels: () => [channel], channel: () => channel, alertRules: () => [], maintenanceWindows: () => [] },
     // A receiver whose 200 arrives just as the stop begins.
     senders: {
       send: (_channel, _message, signal) => new Promise(resolve => {

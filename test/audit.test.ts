@@ -3,7 +3,7 @@
 // what, who, from where — never a secret; kept 400 days; admin-only when auth is on.
 import t from 'tap'
 import Database from 'better-sqlite3'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createTokenStore } from '../lib/access-tokens.ts'
 import { collectLog, startApp, tempDir, validServer, type Running } from './support/app.ts'
@@ -176,7 +176,7 @@ t.test('an import: one entry per changed item and a summary with the counts, by 
 t.test('a hand edit of the data file: who is `file`, no address', async t => {
   const api = await startApp(t, { ...quiet, watchDataFile: true })
   const server = (await api.call('POST', '/api/config/servers', validServer())).json.data.id
-  const document = JSON.parse(await readFile(api.dataFile, 'utf8'))
+  const document = JSON.parse(await api.fileText())
   document.servers[0].name = 'edited-by-hand'
   await writeFile(api.dataFile, JSON.stringify(document, null, 2))
   const entries = await waitFor(async () => {

@@ -1,12 +1,11 @@
 import t from 'tap'
-import { readFile } from 'node:fs/promises'
 import { waitFor } from './support/wait.ts'
 import { connectEvents } from './support/sse.ts'
 import { populated } from './support/backup-support.ts'
 
 t.test('export → wipe → import gives a byte-identical configuration, and the usual events', async t => {
   const { api, admin } = await populated(t)
-  const before = await readFile(api.dataFile, 'utf8')
+  const before = await api.fileText()
   const exported = await api.call('GET', '/api/config/export?secrets=include', undefined, admin)
   t.equal(exported.status, 200)
   t.match(exported.headers['content-disposition'], /attachment; filename="estatus-config\.json"/)
@@ -21,7 +20,7 @@ t.test('export → wipe → import gives a byte-identical configuration, and the
   await waitFor(() => events.messages.some(message => message.type === 'initial'))
   const imported = await api.call('POST', '/api/config/import', exported.json.data, admin)
   t.same(imported.json, { success: true, data: { servers: 3, groups: 2, channels: 2, alertRules: 1, maintenance: 1, added: 3, updated: 0, removed: 0, groupsChanged: true } })
-  t.equal(await readFile(api.dataFile, 'utf8'), before, 'the data file is byte for byte what it was')
+  t.equal(await api.fileText(), before, 'the data file is byte for byte what it was')
   await waitFor(() => events.messages.some(message => message.type === 'groupsChanged'), 5000, 'groupsChanged')
   const published = events.messages.filter(message => !['connected', 'initial'].includes(message.type))
   t.same(published.map(message => message.type), ['serverAdded', 'serverAdded', 'serverAdded', 'groupsChanged'], 'one event per item, as for any change')
@@ -32,7 +31,7 @@ t.test('export → wipe → import gives a byte-identical configuration, and the
 
 t.test('an export without secrets masks them; importing it back keeps the stored ones', async t => {
   const { api, admin } = await populated(t)
-  const before = await readFile(api.dataFile, 'utf8')
+  const before = await api.fileText()
   const masked = await api.call('GET', '/api/config/export', undefined, admin)
   t.notOk(/community-of-|password-of-|secret-of-/.test(masked.text), 'no secret in the export')
   t.equal(masked.json.data.servers[0].snmp.community, '********')
@@ -41,7 +40,7 @@ t.test('an export without secrets masks them; importing it back keeps the stored
   const answer = await api.call('POST', '/api/config/import', masked.json, admin)
   t.equal(answer.status, 200, 'the whole export answer is accepted too')
   t.same(answer.json.data, { servers: 3, groups: 2, channels: 2, alertRules: 1, maintenance: 1, added: 0, updated: 0, removed: 0, groupsChanged: false })
-  t.equal(await readFile(api.dataFile, 'utf8'), before, 'secrets kept: nothing changed')
+  t.equal(await api.fileText(), before, 'secrets kept: nothing changed')
 
   const stranger = structuredClone(masked.json.data)
   stranger.servers[1].id = 'server-elsewhere'
@@ -56,12 +55,12 @@ t.test('an export without secrets masks them; importing it back keeps the stored
     'servers.1.netapp.password': 'is masked and this server has no stored value: export with secrets included',
     'channels.0.secret': 'is masked and this channel has no stored value: export with secrets included'
   })
-  t.equal(await readFile(api.dataFile, 'utf8'), before, 'a refused import changes nothing')
+  t.equal(await api.fileText(), before, 'a refused import changes nothing')
 })
 
 t.test('an invalid document is refused with the field named, and nothing changes', async t => {
   const { api, admin } = await populated(t)
-  const before = await readFile(api.dataFile, 'utf8')
+  const before = await api.fileText()
   const document = (await api.call('GET', '/api/config/export?secrets=include', undefined, admin)).json.data
   const cases: Array<[string, unknown, RegExp]> = [
     ['not a document', [1, 2], /Validation failed/],
@@ -80,7 +79,7 @@ t.test('an invalid document is refused with the field named, and nothing changes
     t.match(answer.json.error, message, what)
   }
   t.equal((await api.call('POST', '/api/config/import', '{"version": 1,', { 'content-type': 'application/json', ...admin })).status, 400, 'malformed JSON')
-  t.equal(await readFile(api.dataFile, 'utf8'), before)
+  t.equal(await api.fileText(), before)
 })
 
 t.test('a version-1 document (an older backup) is imported as version 2 with no alert configuration', async t => {
@@ -90,7 +89,7 @@ t.test('a version-1 document (an older backup) is imported as version 2 with no 
   const answer = await api.call('POST', '/api/config/import', { ...rest, version: 1 }, admin)
   t.equal(answer.status, 200, answer.text)
   t.match(answer.json.data, { servers: 3, groups: 2, channels: 0, alertRules: 0, maintenance: 0, added: 0, updated: 0, removed: 0 })
-  const stored = JSON.parse(await readFile(api.dataFile, 'utf8'))
+  const stored = JSON.parse(await api.fileText())
   t.match(stored, { version: 2, channels: [], alertRules: [], maintenance: [] })
   t.equal(stored.nextChannelId, nextChannelId, 'counters never go back: ids stay unused after a restore')
 })

@@ -1,7 +1,6 @@
 // Malformed requests against the real server: every one is refused with the status and
 // message of SPEC §2, names what is wrong, and leaves the data file exactly as it was.
 import t from 'tap'
-import { readFile } from 'node:fs/promises'
 import { startApp, validServer } from './support/app.ts'
 
 const SERVERS = '/api/config/servers'
@@ -336,7 +335,7 @@ t.test('malformed requests are refused, say what is wrong, and change nothing', 
   t.ok(table.length >= 60, `${table.length} rows`)
   const before = async () => Promise.all([SERVERS, GROUPS, CHANNELS, RULES, WINDOWS].map(async path => (await api.call('GET', path)).json))
   const listsBefore = await before()
-  const fileBefore = await readFile(api.dataFile)
+  const fileBefore = await api.fileText()
 
   for (const row of table) {
     const answer = await api.call(row.method, row.path, row.body, row.headers)
@@ -361,7 +360,7 @@ t.test('malformed requests are refused, say what is wrong, and change nothing', 
     }
   }
 
-  t.same(await readFile(api.dataFile), fileBefore, 'the data file is byte-for-byte unchanged')
+  t.same(await api.fileText(), fileBefore, 'the data file is byte-for-byte unchanged')
   t.same(await before(), listsBefore, 'servers, groups, channels, alert rules and maintenance windows unchanged')
   const health = await api.call('GET', '/health')
   t.match(health.json, { status: 'ok', serverCount: 2 })

@@ -1,5 +1,4 @@
 import t from 'tap'
-import { readFile } from 'node:fs/promises'
 import { startApp, validServer } from './support/app.ts'
 
 const MASK = '********'
@@ -75,7 +74,7 @@ t.test('the three shapes the browser sends are stored as one canonical server', 
   t.equal(both.json.data.dnsAddress, '127.0.0.7')
   t.same(both.json.data.snmp, { enabled: false, disks: [] })
 
-  const file = JSON.parse(await readFile(api.dataFile, 'utf8'))
+  const file = JSON.parse(await api.fileText())
   const stored = file.servers[0]
   t.notOk('dns' in stored || 'snmpConfig' in stored || 'netappConfig' in stored, 'aliases are never stored')
   t.equal(stored.snmp.community, 'c0mmunity', 'secrets are kept in the file')
@@ -92,7 +91,7 @@ t.test('indexes typed in the edit form without disk names become disks (SPEC §3
 
   const named = await api.call('PUT', `/api/config/servers/${typed.json.data.id}`, validServer({ snmp: { enabled: true, storageIndexes: [5, 6], diskNames: ['root'], disks: [] } }))
   t.same(named.json.data.snmp.disks, [{ index: 5, name: 'root' }, { index: 6 }], 'names come from diskNames where given')
-  t.equal(JSON.parse(await readFile(api.dataFile, 'utf8')).servers[0].snmp.community, 'c', 'the stored community is kept')
+  t.equal(JSON.parse(await api.fileText()).servers[0].snmp.community, 'c', 'the stored community is kept')
 
   const canonical = await api.call('POST', '/api/config/servers', validServer({ snmp: { enabled: true, storageIndexes: [7], disks: [{ index: 8, name: 'data' }] } }))
   t.same(canonical.json.data.snmp.disks, [{ index: 8, name: 'data' }], 'named disks win over the indexes')
@@ -122,7 +121,7 @@ t.test('secrets never leave the server and survive the browser form round-trip',
     snmp: { enabled: true, community: '', disks: [{ index: 31 }] },
     netapp: { enabled: true, apiType: 'zapi', username: 'root', luns: [{ name: 'l', path: '/vol/a/l' }] }
   }))
-  let stored = JSON.parse(await readFile(api.dataFile, 'utf8')).servers[0]
+  let stored = JSON.parse(await api.fileText()).servers[0]
   t.equal(stored.snmp.community, 's3cret-community')
   t.equal(stored.netapp.password, 's3cret-password')
 
@@ -131,7 +130,7 @@ t.test('secrets never leave the server and survive the browser form round-trip',
     snmp: { enabled: true, community: 'new-community', disks: [{ index: 31 }] },
     netapp: { enabled: true, apiType: 'zapi', username: 'root', password: 'new-password', luns: [{ name: 'l', path: '/vol/a/l' }] }
   }))
-  stored = JSON.parse(await readFile(api.dataFile, 'utf8')).servers[0]
+  stored = JSON.parse(await api.fileText()).servers[0]
   t.equal(stored.snmp.community, 'new-community')
   t.equal(stored.netapp.password, 'new-password')
 
@@ -157,12 +156,12 @@ t.test('ETag and If-Match: a stale write gets 409 and changes nothing', async t 
   const first = await api.call('PUT', `/api/config/servers/${id}`, validServer({ name: 'a' }), { 'if-match': etag })
   t.equal(first.status, 200)
   t.not(first.headers.etag, etag, 'the version changes with the content')
-  const before = await readFile(api.dataFile)
+  const before = await api.fileText()
   const stale = await api.call('PUT', `/api/config/servers/${id}`, validServer({ name: 'b' }), { 'if-match': etag })
   t.equal(stale.status, 409)
   t.match(stale.json, { success: false, error: /changed by someone else/ })
   t.equal((await api.call('DELETE', `/api/config/servers/${id}`, undefined, { 'if-match': etag })).status, 409)
-  t.same(await readFile(api.dataFile), before, 'the file is unchanged')
+  t.same(await api.fileText(), before, 'the file is unchanged')
   t.equal((await api.call('GET', `/api/config/servers/${id}`)).json.data.name, 'a')
   t.equal((await api.call('PUT', `/api/config/servers/${id}`, validServer({ name: 'c' }))).status, 200, 'without If-Match the last write wins')
 
@@ -203,7 +202,7 @@ t.test('groups: defaults, order, legacy row/position, names, reassign', async t 
   // Deleting a server removes it from every group in the same write.
   await api.call('PUT', `/api/config/groups/${c.json.data.id}`, { name: 'First', serverIds: [ids[2], ids[0]] })
   await api.call('DELETE', `/api/config/servers/${ids[2]}`)
-  const file = JSON.parse(await readFile(api.dataFile, 'utf8'))
+  const file = JSON.parse(await api.fileText())
   t.same(file.groups.map((g: { serverIds: string[] }) => g.serverIds), [[ids[0]], [], [ids[0]]])
 
   // reassign=default appends to the lowest-order remaining group; unassign just drops.

@@ -15,7 +15,7 @@ import t from 'tap'
 import http, { type ServerResponse } from 'node:http'
 import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -24,7 +24,7 @@ import { Ajv } from 'ajv'
 import estatus, { type EstatusEvents, type EstatusOptions } from '../app.ts'
 import { StreamMessage, HeartbeatMessage, type EstatusEvent } from '../schemas/events.ts'
 import type { EventBus } from '../plugins/event-bus.ts'
-import { call, tempDir, validServer, type Answer, type Test } from './support/app.ts'
+import { call, settledFileText, tempDir, validServer, type Answer, type Test } from './support/app.ts'
 import { frameReader } from './support/sse.ts'
 import { sleep, waitFor } from './support/wait.ts'
 
@@ -307,7 +307,7 @@ t.test('every client receives every event of a scripted sequence exactly once, i
     netapp: { enabled: true, apiType: 'rest', username: 'monitor', password: NETAPP_SECRET_2, luns: [{ name: 'lun0', path: '/vol/v0/lun0' }] }
   })))
   expected.push({ type: 'serverUpdated', server: alphaNewPassword })
-  const stored = JSON.parse(await readFile(s.dataFile, 'utf8'))
+  const stored = JSON.parse(await settledFileText(s.app, s.dataFile))
   t.equal(stored.servers[0].netapp.password, NETAPP_SECRET_2, 'the new secret was stored (so it could have leaked)')
   t.equal(stored.servers[0].snmp.community, SNMP_SECRET)
 
@@ -583,6 +583,23 @@ t.test('a client that stops reading is disconnected; the others get every event;
   t.notOk(hasInitial(resumed))
   t.same([...got, ...stateEvents(resumed)].map(message => message.text), published.map(event => JSON.stringify(event)), 'before the cut + after the resume = every event exactly once')
   t.same(idAndText([...got, ...stateEvents(resumed)]), idAndText(stateEvents(fast[0]!)), 'with the same ids as a reading client')
+})
+
+t.test('a new client\'s initial frame does not count against the slow-client bound while it drains', async t => {
+  const s = await startEvents(t, { ...QUIET, sseMaxBufferedBytes: 16 * 1024 })
+  // A snapshot of megabytes (issue 8: 19 MB with 50,000 servers), more than the loopback
+  // socket buffers take (up to 4 MB here), so most of it waits in the server's stream.
+  const servers = Array.from({ length: 40000 }, (_, i) => ({ id: `server-${i + 1}`, ...validServer({ name: `s-${i}` }) }))
+  await s.app.estatus.store.replace({ version: 1, nextServerId: 40001, nextGroupId: 1, servers, groups: [] })
+  const late = rawClient(t, s.port)
+  late.pause()
+  await waitFor(() => s.hub.clientCount === 1, 10000, 'the client joined')
+  t.equal((await s.call('POST', '/api/config/servers', validServer({ name: 'while-it-drains' }))).status, 201)
+  t.equal(s.hub.clientCount, 1, 'an event while the snapshot is still unsent does not drop the client')
+  late.resume()
+  await waitFor(() => configEvents(late).length >= 1, 20000, 'the event after the snapshot')
+  t.ok(hasInitial(late), 'it got the whole snapshot')
+  t.equal(configEvents(late)[0]!.data.server.name, 'while-it-drains')
 })
 
 // The slow-client policy (plugins/sse.ts): a client over the bound is dropped only once it
@@ -913,7 +930,7 @@ t.test('hand edits of the data file are published; invalid ones are rejected and
   const clients: Client[] = [raw, source]
   await waitFor(() => clients.every(client => client.messages.length >= 2), 10000, 'connected')
 
-  const readDocument = async () => JSON.parse(await readFile(s.dataFile, 'utf8'))
+  const readDocument = async () => JSON.parse(await settledFileText(s.app, s.dataFile))
   const writeAtomically = async (text: string) => {
     // Not the store's own temp-name pattern, so its stale-temp cleanup leaves it alone.
     const temp = join(dirname(s.dataFile), `hand-edit-${randomBytes(4).toString('hex')}.tmp`)
@@ -1011,7 +1028,7 @@ t.test('/health recovers when a rejected hand edit is undone by hand, and when a
   t.equal((await s.call('POST', '/api/config/servers', validServer({ name: 'alpha', dnsAddress: '127.0.0.95' }))).status, 201)
   t.equal((await s.call('POST', '/api/config/groups', { name: 'Core', serverIds: ['server-001'] })).status, 201)
   t.equal((await storeCheck()).ok, true)
-  const good = await readFile(s.dataFile, 'utf8')
+  const good = await settledFileText(s.app, s.dataFile)
   const serversBefore = (await s.call('GET', '/api/config/servers')).text
   const published: EstatusEvent[] = []
   t.teardown(s.bus.subscribe(event => { if (!MONITOR_TYPES.has(event.type)) published.push(event) }))
@@ -1027,7 +1044,7 @@ t.test('/health recovers when a rejected hand edit is undone by hand, and when a
   await writeAtomically(good)
   t.ok(await recovers('healthy after the undo'), 'the last good content written back by hand: checks.store.ok is true again')
   t.equal((await storeCheck()).error, undefined, 'and no error is reported')
-  t.equal(await readFile(s.dataFile, 'utf8'), good, 'the file was left as put back')
+  t.equal(await settledFileText(s.app, s.dataFile), good, 'the file was left as put back')
   t.equal((await s.call('GET', '/api/config/servers')).text, serversBefore, 'the configuration is unchanged')
   t.same(published, [], 'the undo published nothing')
 
@@ -1037,7 +1054,7 @@ t.test('/health recovers when a rejected hand edit is undone by hand, and when a
   const created = await s.call('POST', '/api/config/servers', validServer({ name: 'bravo', dnsAddress: '127.0.0.96' }))
   t.equal(created.status, 201)
   t.same(await storeCheck(), { ok: true }, 'healthy as soon as the write that replaced the broken file has answered')
-  const written = JSON.parse(await readFile(s.dataFile, 'utf8'))
+  const written = JSON.parse(await settledFileText(s.app, s.dataFile))
   t.same(written.servers.map((server: { name: string }) => server.name), ['alpha', 'bravo'], 'the file is valid JSON again, with both servers')
   t.same(written.groups.map((group: { name: string }) => group.name), ['Core'])
   // The store looks at its own write once the watcher's debounce has passed: still healthy.

@@ -1,7 +1,7 @@
 // Issue 8, the input side: hostile bodies cost bounded work, get small enveloped 4xx
 // answers that name the problem, and never change stored data.
 import t, { type Test } from 'tap'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startApp, tempDir, validServer, type Answer, type Running } from './support/app.ts'
 import { hostileBodies, HOSTILE_KINDS } from './support/hostile.ts'
@@ -20,8 +20,8 @@ function assertRefused (t: Test, answer: Answer, status: number, what: string) {
   t.type(answer.json?.error, 'string', `${what}: error is a string`)
 }
 
-async function unchanged (t: Test, api: Running, before: Buffer) {
-  t.same(await readFile(api.dataFile), before, 'the data file is byte-for-byte unchanged')
+async function unchanged (t: Test, api: Running, before: string) {
+  t.same(await api.fileText(), before, 'the data file is byte-for-byte unchanged')
   const health = await api.call('GET', '/health')
   t.equal(health.status, 200, 'the server still answers')
 }
@@ -31,7 +31,7 @@ async function seeded (t: Test) {
   const server = await api.call('POST', SERVERS, validServer({ name: 'seed' }))
   const group = await api.call('POST', GROUPS, { name: 'Seed', serverIds: [server.json.data.id] })
   if (server.status !== 201 || group.status !== 201) throw new Error('seeding failed')
-  return { api, serverId: server.json.data.id as string, groupId: group.json.data.id as string, before: await readFile(api.dataFile) }
+  return { api, serverId: server.json.data.id as string, groupId: group.json.data.id as string, before: await api.fileText() }
 }
 
 t.test('defect 2: 200,000 invalid disks get a small 400 naming the array, four at once too', async t => {

@@ -168,7 +168,7 @@ t.test('npm run import: reports what it fixed and rejected, writes the canonical
   t.equal((await api.call('POST', '/api/config/groups', { name: 'New', serverIds: ['3'] })).json.data.id, 'group-4')
   const edited = await api.call('PUT', '/api/config/servers/3', { ...servers[2], name: 'numeric-2' })
   t.equal(edited.status, 200, 'an imported server round-trips through the browser form')
-  t.equal(JSON.parse(await readFile(dataFile, 'utf8')).servers[2].netapp.password, 'zapi-pw', 'its secret is kept')
+  t.equal(JSON.parse(await api.fileText()).servers[2].netapp.password, 'zapi-pw', 'its secret is kept')
 })
 
 t.test('npm run import refuses to replace a configuration without --force', async t => {
@@ -209,7 +209,7 @@ t.test('plugin option importFrom: imports into an empty store', async t => {
   const servers = (await api.call('GET', '/api/config/servers')).json.data
   t.same(servers.map((server: { id: string }) => server.id), ['1', '2', '3', 'server-007'])
   t.same((await api.call('GET', '/api/config/groups')).json.data, EXPECTED_DOCUMENT.groups)
-  t.same(JSON.parse(await readFile(api.dataFile, 'utf8')), EXPECTED_DOCUMENT, 'persisted')
+  t.same(JSON.parse(await api.fileText()), EXPECTED_DOCUMENT, 'persisted')
 })
 
 t.test('plugin option importFrom: an existing empty data file counts as empty', async t => {

@@ -142,3 +142,30 @@ t.test('onResult: every ping result after the state machine, a throwing listener
   await sleep(600)
   t.equal(results.length, count, 'no result after unsubscribe')
 })
+
+t.test('setMaintenance: the status carries maintenance: true while inside, and each change is one statusChange without a flip', async t => {
+  const api = await startApp(t, { monitor: false })
+  const events = await connectEvents(api.url)
+  t.teardown(() => events.close())
+  const server = (await api.call('POST', '/api/config/servers', validServer({ name: 'patched' }))).json.data
+  const status = async () => (await api.call('GET', `/api/servers/${server.id}`)).json.data
+  t.notOk('maintenance' in await status(), 'absent outside a window')
+
+  const monitor = api.app.estatus.monitor
+  monitor.setMaintenance(server.id, true)
+  monitor.setMaintenance(server.id, true)
+  t.equal((await status()).maintenance, true)
+  t.equal((await api.call('GET', '/api/servers')).json.data[0].maintenance, true, 'in the list too')
+  monitor.setMaintenance(server.id, false)
+  monitor.setMaintenance('server-999', true)
+  t.notOk('maintenance' in await status(), 'absent again after it')
+
+  const changes = await waitFor(() => {
+    const found = statusChanges(events.messages)
+    return found.length >= 2 ? found : null
+  }, 5000, 'two statusChange events')
+  await sleep(200)
+  t.same(statusChanges(events.messages).map(({ update }) => [update.serverId, update.isOnline, update.previousStatus, (update as { maintenance?: boolean }).maintenance]),
+    [[server.id, false, false, true], [server.id, false, false, false]], 'one per change, isOnline unchanged, none for an unknown server')
+  t.equal(changes.length, 2)
+})

@@ -22,7 +22,7 @@ t.test('defect 1: large client-chosen ids never hang the counters, and every res
   const ids = []
   for (let i = 0; i < 2; i++) ids.push((await post(api, '/api/config/servers', validServer())).json.data.id)
   t.same(ids, ['server-001', 'server-002'], 'the counter did not move for ids beyond its range')
-  const stored = JSON.parse(await readFile(api.dataFile, 'utf8'))
+  const stored = JSON.parse(await api.fileText())
   t.equal(stored.nextServerId, 3)
   await api.app.close()
 
@@ -64,7 +64,7 @@ t.test('defect 3: 10,000 levels of nesting through the host API are refused nami
   const store = api.app.estatus.store
   const id = (await store.createServer(validServer())).value.id
   const gid = (await store.createGroup({ name: 'G' })).value.id
-  const before = await readFile(api.dataFile, 'utf8')
+  const before = await api.fileText()
   const nested = JSON.parse(deep(10000))
   for (const [what, attempt, field] of [
     ['createServer', () => store.createServer({ ...validServer(), snmp: nested }), 'snmp'],
@@ -77,14 +77,14 @@ t.test('defect 3: 10,000 levels of nesting through the host API are refused nami
     t.match(err?.message, /nested too deeply/, `${what}: says why`)
     t.match(err?.fields, { [field]: /nested too deeply/ }, `${what}: names ${field}`)
   }
-  t.same(await readFile(api.dataFile, 'utf8'), before, 'nothing stored changed')
+  t.same(await api.fileText(), before, 'nothing stored changed')
   t.equal((await api.call('GET', '/health')).status, 200)
 })
 
 t.test('defect 3: a deeply nested hand edit is rejected and reported, the server keeps running', async t => {
   const api = await startApp(t, { watchDataFile: true })
   await post(api, '/api/config/servers', validServer())
-  const text = await readFile(api.dataFile, 'utf8')
+  const text = await api.fileText()
   await writeFile(api.dataFile, text.replace('"name": "web-1"', `"name": ${deep(10000)}`))
   const report = await waitFor(async () => { const health = (await api.call('GET', '/health')).json; return health.checks.store.ok === false && health }, 15000, 'the rejection')
   t.match(report.checks.store.error, /nested too deeply/)
@@ -148,10 +148,10 @@ t.test('defect 7: If-Match compares strongly: a weak tag never matches', async t
   const api = await startApp(t)
   const created = await post(api, '/api/config/servers', validServer())
   const weak = `W/${created.headers.etag as string}`
-  const before = await readFile(api.dataFile, 'utf8')
+  const before = await api.fileText()
   t.equal((await api.call('PUT', `/api/config/servers/${created.json.data.id}`, validServer({ name: 'b' }), { 'if-match': weak })).status, 409)
   t.equal((await api.call('DELETE', `/api/config/servers/${created.json.data.id}`, undefined, { 'if-match': weak })).status, 409)
-  t.same(await readFile(api.dataFile, 'utf8'), before)
+  t.same(await api.fileText(), before)
   t.equal((await api.call('PUT', `/api/config/servers/${created.json.data.id}`, validServer({ name: 'b' }), { 'if-match': created.headers.etag as string })).status, 200, 'the strong tag does')
 })
 

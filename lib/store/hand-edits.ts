@@ -11,10 +11,12 @@ export interface HandEditOptions {
   /** Quiet period after a file-system event before the file is read. */
   debounceMs: number
   readText (): Promise<string | null>
-  /** What the store wrote last: the file still holding it was not edited. */
-  lastWrittenText (): string | null
+  /** `text` is what the store wrote last: the file still holding it was not edited. */
+  isLastWrittenText (text: string): boolean
   /** The file is still the one the store wrote last, judged by its metadata alone. */
   isLastWritten (stats: Stats): boolean
+  /** This version of the file has been read (and applied or rejected): the store may write over it. */
+  seen (stats: Stats): void
   /** A write of ours is queued or in flight: look once it has landed. */
   writing (): boolean
   /** Applies an edited document as a replacement of the configuration. */
@@ -77,7 +79,8 @@ export function watchHandEdits (options: HandEditOptions): HandEditWatcher {
       return
     }
     if (closed || options.writing()) { wanted = options.writing(); return }
-    if (text !== null && text === options.lastWrittenText()) {
+    if (text !== null && stats !== null) options.seen(stats)
+    if (text !== null && options.isLastWrittenText(text)) {
       options.healthy() // a rejected edit was undone by hand
       return
     }

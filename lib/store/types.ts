@@ -117,6 +117,11 @@ export interface ConfigStore extends AlertConfig {
   /** Called with the seconds each successful write of the data file took (estatus_config_write_seconds). */
   onWrite (listener: (seconds: number) => void): () => void
   health (): StoreHealth
+  /**
+   * Resolves once the data file itself holds every acknowledged change. (A change is durable
+   * when acknowledged — in the journal beside the file; the file follows in the background.)
+   */
+  flush (): Promise<void>
   close (): Promise<void>
 }
 

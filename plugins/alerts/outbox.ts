@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import { createHash, randomUUID } from 'node:crypto'
 import type { Alert, Channel } from '../../schemas/alerts.ts'
 import { createListeners } from '../../lib/listeners.ts'
-import type { AlertConfig, AlertOutbox, DeliveryEvent } from './types.ts'
+import type { AlertConfig, AlertOutbox, ConfigChanges, DeliveryEvent } from './types.ts'
 import { createSqliteOutbox } from './sqlite-outbox.ts'
 import { createSenders } from './senders/index.ts'
 import { DEFAULT_TIMEOUTS, type DeliveryTimeouts } from './senders/http.ts'
@@ -49,7 +49,7 @@ function testAlert (channel: Channel, now: number): Alert {
  * kept 400 days: older alerts whose deliveries are all finished are deleted at start and hourly.
  */
 export default fp<AlertOutboxOptions>(async function alertOutboxPlugin (fastify, options) {
-  const config = fastify.getDecorator<AlertConfig>('configStore')
+  const config = fastify.getDecorator<AlertConfig & ConfigChanges>('configStore')
   const log = fastify.log.child({ plugin: 'alert-outbox' })
   const storage = createSqliteOutbox(options.file)
   const senders = createSenders({ ...DEFAULT_TIMEOUTS, ...options.timeouts })

@@ -12,7 +12,10 @@ export interface AlertConfig {
   channel (id: string): Channel | undefined
   alertRules (): readonly AlertRule[]
   maintenanceWindows (): readonly MaintenanceWindow[]
-  /** Every committed change, item by item (the outbox looks again at a changed channel's queue). */
+}
+
+/** Every committed change, item by item, from the store: the outbox looks again at a changed channel's queue. */
+export interface ConfigChanges {
   onAudit (listener: AuditListener): () => void
 }
 

@@ -1,7 +1,7 @@
 import { invalid } from '../../lib/errors.ts'
 import type { Clock, Recorder } from './recorder.ts'
 import { STEP_MS, addTally, emptyTally, type HistoryStorage, type Step, type Tally } from './storage.ts'
-import { forecast } from './forecast.ts'
+import { forecast, type Forecast } from './forecast.ts'
 
 /** How long each series is kept, in ms; null keeps days forever. */
 export interface Retention {
@@ -88,6 +88,12 @@ export function createHistoryQueries (storage: HistoryStorage, recorder: Recorde
     return step
   }
 
+  async function forecasts (serverId: string): Promise<Map<string, Forecast | null>> {
+    const now = clock()
+    const recent = await storage.diskSeries(serverId, '1h', now - FORECAST_SPAN_MS, now + 1)
+    return new Map(recent.map(disk => [disk.disk, forecast(disk.points, now)]))
+  }
+
   return {
     chooseStep,
 
@@ -150,15 +156,17 @@ export function createHistoryQueries (storage: HistoryStorage, recorder: Recorde
       }))
     },
 
+    /** Each disk's forecast (by `diskKey`), from the hourly maxima of the last 14 days. */
+    forecasts,
+
     async disks (serverId: string, from: number, to: number, step: '1h' | '1d') {
-      const now = clock()
-      const recent = new Map((await storage.diskSeries(serverId, '1h', now - FORECAST_SPAN_MS, now + 1)).map(disk => [disk.disk, disk.points]))
+      const forecastOf = await forecasts(serverId)
       return (await storage.diskSeries(serverId, step, from, to)).map(disk => ({
         ...(disk.index === undefined ? {} : { index: disk.index }),
         name: disk.name,
         source: disk.source,
         points: disk.points.map(({ t, usedMiB, totalMiB }) => ({ t: iso(t), usedMiB, totalMiB, percentage: totalMiB > 0 ? Math.round(usedMiB / totalMiB * 100) : 0 })),
-        forecast: forecast(recent.get(disk.disk) ?? [], now)
+        forecast: forecastOf.get(disk.disk) ?? null
       }))
     }
   }

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { MonitorResult } from '../monitor/index.ts'
-import { STEP_MS, emptyTally, type DiskRecord, type HistoryStorage, type MinuteRecord, type Tally } from './storage.ts'
+import { STEP_MS, diskKey, emptyTally, type DiskRecord, type HistoryStorage, type MinuteRecord, type Tally } from './storage.ts'
 
 export type Clock = () => number
 
@@ -52,7 +52,6 @@ export interface RecorderOptions {
 const isEmpty = (tally: Tally) => tally.probes === 0 && tally.monitoredMs === 0
 const minuteOf = (time: number) => Math.floor(time / STEP_MS['1m']) * STEP_MS['1m']
 type PingResult = Extract<MonitorResult, { kind: 'ping' }>
-const diskKey = (disk: { source: string, index?: number, name?: string }) => `${disk.source}:${disk.index ?? disk.name ?? ''}`
 
 function closeMinute (server: Tracked, closed: MinuteRecord[]) {
   const { tally } = server

@@ -46,6 +46,9 @@ export interface Incident {
   end: number | null
 }
 
+/** A disk's key within its server: the source and the SNMP index or LUN name. */
+export const diskKey = (disk: { source: string, index?: number, name?: string }) => `${disk.source}:${disk.index ?? disk.name ?? ''}`
+
 export type Step = '1m' | '1h' | '1d'
 export const STEP_MS: Record<Step, number> = { '1m': 60_000, '1h': 3_600_000, '1d': 86_400_000 }
 

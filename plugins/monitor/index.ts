@@ -22,6 +22,12 @@ export interface Monitor {
   onResult (listener: (result: MonitorResult) => void): () => void
   /** fping processes restarted after they ended unasked. */
   fpingRestarts (): number
+  /**
+   * Marks a server as inside (or no longer inside) a maintenance window (SPEC §10): its
+   * status carries `maintenance: true` meanwhile, and each change is published as a
+   * statusChange with `maintenance` and an unchanged `isOnline`. Probing goes on.
+   */
+  setMaintenance (id: string, inside: boolean): void
 }
 
 export interface MonitorOptions extends AvailabilityOptions, DisksOptions {}
@@ -81,7 +87,10 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     entry.server = after
     entry.status.name = after.name
     entry.status.ip = after.ip
-    if (before.dnsAddress !== after.dnsAddress) availability.retarget(entry, { ...newStatus(after), diskInfo: entry.status.diskInfo })
+    if (before.dnsAddress !== after.dnsAddress) {
+      const { diskInfo, maintenance } = entry.status
+      availability.retarget(entry, { ...newStatus(after), diskInfo, ...(maintenance === undefined ? {} : { maintenance }) })
+    }
     // New thresholds apply from the next probe result; counters are kept.
     disks.set(entry)
   }
@@ -114,7 +123,18 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
       // A wrapper per subscription: the same function subscribed twice is called twice.
       return listeners.add(result => listener(result))
     },
-    fpingRestarts: () => availability.restarts
+    fpingRestarts: () => availability.restarts,
+    setMaintenance (id, inside) {
+      const entry = entries.get(id)
+      if (entry === undefined || (entry.status.maintenance === true) === inside) return
+      const { server, status } = entry
+      if (inside) status.maintenance = true
+      else delete status.maintenance
+      bus.publish({
+        type: 'statusChange',
+        update: { serverId: server.id, name: server.name, ip: server.ip, isOnline: status.isOnline, previousStatus: status.isOnline, timestamp: new Date().toISOString(), maintenance: inside }
+      })
+    }
   }
   fastify.decorate('monitor', monitor)
 

@@ -16,7 +16,15 @@ export function createStateMachine (ctx: MonitorContext, defaultThreshold: numbe
     status.lastStatusChange = timestamp
     ctx.publish({
       type: 'statusChange',
-      update: { serverId: server.id, name: server.name, ip: server.ip, isOnline, previousStatus: !isOnline, timestamp }
+      update: {
+        serverId: server.id,
+        name: server.name,
+        ip: server.ip,
+        isOnline,
+        previousStatus: !isOnline,
+        timestamp,
+        ...(status.maintenance === true ? { maintenance: true } : {})
+      }
     })
   }
 

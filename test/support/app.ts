@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -37,12 +37,20 @@ export async function call (base: string, method: string, path: string, body?: u
   return { status: response.statusCode, headers: response.headers, text, json }
 }
 
+/** The data file's text once it holds every acknowledged change (it follows the store's journal in the background). */
+export async function settledFileText (app: FastifyInstance, dataFile: string): Promise<string> {
+  await app.estatus.store.flush()
+  return await readFile(dataFile, 'utf8')
+}
+
 export interface Running {
   app: FastifyInstance
   url: string
   dataFile: string
   dir: string
   call (method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer>
+  /** The data file's text once it holds every acknowledged change (it follows the journal in the background). */
+  fileText (): Promise<string>
 }
 
 /** A log destination that keeps every line, parsed: `startApp(t, options, dir, { log: collected.stream })`. */
@@ -71,7 +79,14 @@ export async function startApp (t: Test, options: EstatusOptions = {}, dir?: str
   })
   const address = app.server.address()
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
-  return { app, url, dataFile, dir, call: (method, path, body, headers) => call(url, method, path, body, headers) }
+  return {
+    app,
+    url,
+    dataFile,
+    dir,
+    call: (method, path, body, headers) => call(url, method, path, body, headers),
+    fileText: () => settledFileText(app, dataFile)
+  }
 }
 
 export const validServer = (overrides: Record<string, unknown> = {}) => ({

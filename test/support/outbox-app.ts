@@ -5,7 +5,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Alert, Channel } from '../../schemas/alerts.ts'
-import type { AlertConfig, AlertOutbox } from '../../plugins/alerts/types.ts'
+import type { AlertConfig, AlertOutbox, ConfigChanges } from '../../plugins/alerts/types.ts'
 import type { AuditListener } from '../../lib/store/types.ts'
 import alertOutbox, { type AlertOutboxOptions } from '../../plugins/alerts/outbox.ts'
 
@@ -16,7 +16,7 @@ import alertOutbox, { type AlertOutboxOptions } from '../../plugins/alerts/outbo
 export function stubAlertConfig (channels: Channel[]) {
   const listeners = new Set<AuditListener>()
   const plugin = fp(async function stubConfigStore (fastify) {
-    const config: AlertConfig = {
+    const config: AlertConfig & ConfigChanges = {
       channels: () => channels,
       channel: id => channels.find(channel => channel.id === id),
       alertRules: () => [],
