@@ -21,7 +21,7 @@ export interface PingerOptions {
 }
 
 export interface Pinger {
-  /** The complete set of IP literals to probe; applied as a delta. Anything else is dropped (and logged). */
+  /** The complete set of IP literals to probe, applied as a delta; costs the whole set. Anything else is dropped (and logged). */
   setTargets (addresses: Iterable<string>): void
   /**
    * Adds and removes targets (already probed or unknown ones are left as they are), at a cost
