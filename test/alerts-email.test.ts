@@ -5,11 +5,11 @@ import { writeFile } from 'node:fs/promises'
 import { createServer, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import type { EmailChannel } from '../schemas/alerts.ts'
+import type { Alert, EmailChannel } from '../schemas/alerts.ts'
 import { tempDir } from './support/app.ts'
 import { startSmtpReceiver } from './support/alert-receivers.ts'
 import { selfSignedCertificate } from './support/certificate.ts'
-import { startOutbox } from './support/outbox-app.ts'
+import { downAlert, startOutbox } from './support/outbox-app.ts'
 import { spawnNode } from './support/server-process.ts'
 import { waitFor } from './support/wait.ts'
 
@@ -44,6 +44,25 @@ test('over STARTTLS the login and the alert go through (the certificate trusted 
   await waitFor(() => smtp.mails.length === 1, 60000, `the mail (${output})`)
   t.same(smtp.logins, [{ username: 'alerts', secure: true }], 'logged in once, encrypted')
   t.match(smtp.mails[0], { user: 'alerts', secure: true, to: ['ops@example.org'] })
+})
+
+test('an SMTP 5xx refusal fails the delivery at once; a 4xx one is tried again', async t => {
+  const dir = await tempDir(t)
+  const smtp = await startSmtpReceiver(t, { refuseRecipient: (address, attempt) => (address.startsWith('gone@') ? 550 : attempt < 2 ? 451 : undefined) })
+  const gone: EmailChannel = { ...mailChannel(smtp.port), to: ['gone@example.org'] }
+  const busy: EmailChannel = { ...mailChannel(smtp.port), id: 'channel-2', to: ['busy@example.org'] }
+  const { app, outbox } = await startOutbox({ file: join(dir, 'history.sqlite'), channels: [gone, busy], retry: { firstDelayMs: 50, maxDelayMs: 100, giveUpAfterMs: 86_400_000 } })
+  t.teardown(() => app.close())
+  const refused = downAlert(1)
+  const later = downAlert(2)
+  await outbox.enqueue(refused, ['channel-1'])
+  await outbox.enqueue(later, ['channel-1', 'channel-2'])
+  const everything = { from: 0, to: Date.now() + 60_000, limit: 10 }
+  const stateOf = async (alert: Alert, channelId: string) => (await outbox.list(everything)).find(entry => entry.id === alert.id)?.deliveries.find(d => d.channelId === channelId)
+  await waitFor(async () => (await stateOf(later, 'channel-1'))?.state === 'failed', 10000, 'the second alert refused too, not held behind the first')
+  t.match(await stateOf(refused, 'channel-1'), { state: 'failed', attempts: 1, status: undefined, lastError: /^SMTP 550: / })
+  await waitFor(() => smtp.mails.length === 1, 10000, 'the 451s retried until accepted')
+  t.match(await stateOf(later, 'channel-2'), { state: 'delivered', attempts: 3 })
 })
 
 test('a server that trickles its replies is cut off after the attempt timeout', async t => {

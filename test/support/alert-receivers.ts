@@ -100,11 +100,14 @@ export interface SmtpReceiverOptions {
   credentials?: { username: string, password: string }
   /** STARTTLS is offered with this certificate; without it STARTTLS is off. */
   tls?: { key: string, cert: string }
+  /** The SMTP reply code that refuses a recipient on its nth try (0, 1, …; e.g. 550 permanent, 451 temporary), or undefined to accept it. */
+  refuseRecipient?: (address: string, attempt: number) => number | undefined
 }
 
 /** smtp-server on 127.0.0.1 that records each message and each login. */
-export async function startSmtpReceiver (t: Test, { credentials, tls }: SmtpReceiverOptions = {}): Promise<SmtpReceiver> {
+export async function startSmtpReceiver (t: Test, { credentials, tls, refuseRecipient }: SmtpReceiverOptions = {}): Promise<SmtpReceiver> {
   const mails: ReceivedMail[] = []
+  const tries = new Map<string, number>()
   const logins: SmtpReceiver['logins'] = []
   const server = new SMTPServer({
     disabledCommands: [...(tls === undefined ? ['STARTTLS'] : []), ...(credentials === undefined ? ['AUTH'] : [])],
@@ -116,6 +119,13 @@ export async function startSmtpReceiver (t: Test, { credentials, tls }: SmtpRece
       logins.push({ username: auth.username, secure: session.secure })
       if (auth.username === credentials?.username && auth.password === credentials?.password) return callback(null, { user: auth.username })
       callback(new Error('Invalid username or password'))
+    },
+    onRcptTo (address, _session, callback) {
+      const attempt = tries.get(address.address) ?? 0
+      tries.set(address.address, attempt + 1)
+      const code = refuseRecipient?.(address.address, attempt)
+      if (code === undefined) return callback()
+      callback(Object.assign(new Error(`${address.address}: refused`), { responseCode: code }))
     },
     onData (stream, session, callback) {
       const chunks: Buffer[] = []

@@ -50,7 +50,9 @@ export async function sendEmail (channel: EmailChannel, alert: Alert, key: strin
   } catch (err) {
     const { code, responseCode, response, message } = err as { code?: string, responseCode?: number, response?: string, message?: string }
     const said = responseCode === undefined ? `${code ?? 'Error'}: ${message ?? ''}` : `SMTP ${responseCode}: ${response ?? message ?? ''}`
-    return { delivered: false, ...optionalStatus(responseCode), error: shortReason(redact(said), REASON_LENGTH), durationMs: elapsed() }
+    // A 5xx reply is a permanent refusal (RFC 5321 §4.2.1): retrying the same message cannot help.
+    const permanent = responseCode !== undefined && responseCode >= 500 && responseCode < 600
+    return { delivered: false, ...optionalStatus(responseCode), ...(permanent ? { permanent } : {}), error: shortReason(redact(said), REASON_LENGTH), durationMs: elapsed() }
   } finally {
     transport.close()
   }
