@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Alert, AlertKind, AlertLogEntry, Delivery } from '../../schemas/alerts.ts'
 import type { OutboxStorage } from './outbox-storage.ts'
+import type { OpenAlert } from './types.ts'
 
 // Tables of their own in the history database (`alert_` names, beside the history's tables).
 // `seq` orders each channel's queue; the partial index holds only what is still to send.
@@ -39,6 +40,15 @@ interface DeliveryRow {
 }
 const DELIVERY_COLUMNS = `d.key AS key, d.channel_id AS channelId, d.state AS state, d.attempts AS attempts, d.created_at AS createdAt,
   d.next_attempt_at AS nextAttemptAt, d.last_attempt_at AS lastAttemptAt, d.delivered_at AS deliveredAt, d.last_error AS lastError`
+
+interface OpenAlertRow extends Pick<OpenAlert, 'kind' | 'ruleId' | 'serverId' | 'at'> {
+  since: string
+  position: number | null
+  groupId: string | null
+  groupName: string | null
+  diskName: string | null
+  byDays: 0 | 1
+}
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
 
@@ -100,6 +110,23 @@ export function createSqliteOutbox (file: string): OutboxStorage {
   const listQuery = db.prepare(`SELECT a.id AS alertId, a.body AS body, ${DELIVERY_COLUMNS}
     FROM (SELECT id, at, body FROM alerts WHERE at >= ? AND at <= ? ORDER BY at DESC, id DESC LIMIT ?) a
     LEFT JOIN alert_deliveries d ON d.alert_id = a.id ORDER BY a.at DESC, a.id DESC, d.seq`)
+  // Each alert once per server it is about (a storm's for each server it names); per rule,
+  // server and subject (availability, or one disk's condition) the latest, in the order of
+  // `at` and then of insertion.
+  const openAlertsQuery = db.prepare(`WITH subjects AS (
+      SELECT a.rowid AS seq, a.at AS at, a.kind AS kind, a.body AS body, s.key AS position,
+        json_extract(a.body, '$.rule.id') AS ruleId,
+        coalesce(json_extract(s.value, '$.id'), json_extract(a.body, '$.server.id')) AS serverId,
+        json_extract(a.body, '$.disk.name') AS diskName,
+        json_type(a.body, '$.disk.daysToFull') IS NOT NULL AS byDays
+      FROM alerts a LEFT JOIN json_each(a.body, '$.storm.servers') s
+      WHERE a.kind IN ('down', 'up', 'disk')
+    ), ranked AS (
+      SELECT *, row_number() OVER (PARTITION BY ruleId, serverId, kind = 'disk', diskName, byDays ORDER BY at DESC, seq DESC) AS n FROM subjects
+    )
+    SELECT kind, ruleId, serverId, at, json_extract(body, '$.since') AS since, position,
+      json_extract(body, '$.storm.group.id') AS groupId, json_extract(body, '$.storm.group.name') AS groupName, diskName, byDays
+    FROM ranked WHERE n = 1 AND kind IN ('down', 'disk')`)
 
   return {
     async add (alert, deliveries, now) { add(alert, deliveries, now) },
@@ -131,6 +158,18 @@ export function createSqliteOutbox (file: string): OutboxStorage {
         if (row.key !== null) entry.deliveries.push(toDelivery(row as DeliveryRow))
       }
       return [...entries.values()]
+    },
+    async openAlerts () {
+      const rows = openAlertsQuery.all() as OpenAlertRow[]
+      return rows.map(row => ({
+        kind: row.kind,
+        ruleId: row.ruleId,
+        serverId: row.serverId,
+        at: row.at,
+        since: Date.parse(row.since),
+        ...(row.groupId !== null && { storm: { group: { id: row.groupId, name: row.groupName! }, position: row.position ?? 0 } }),
+        ...(row.kind === 'disk' && { disk: { name: row.diskName!, byDays: row.byDays === 1 } })
+      }))
     },
     async close () {
       if (db.open) db.close()
