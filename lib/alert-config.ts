@@ -3,6 +3,7 @@
  * clients see of it. Pure: checked against a document, never touching it.
  */
 import { CHANNEL_FIELDS, CHANNEL_SECRETS, ChannelVariant, RESERVED_HEADERS, type AlertRule, type AlertScope, type Channel, type MaintenanceWindow } from '../schemas/alerts.ts'
+import { SECRET_MASK } from '../schemas/common.ts'
 import type { StoreDocument } from '../schemas/config.ts'
 import { ValidationError, conflict, type FieldErrors } from './errors.ts'
 import { dropUndefined, keptSecret, mask } from './normalize.ts'
@@ -15,39 +16,82 @@ function throwIfAny (fields: FieldErrors) {
   if (Object.keys(fields).length > 0) throw new ValidationError(fields)
 }
 
-/** A channel as every client sees it: `secret` and `password` masked (SPEC §3.4). Any other item is returned as is. */
+const isChannel = (item: object): item is Channel =>
+  'type' in item && typeof item.type === 'string' && Object.hasOwn(CHANNEL_FIELDS, item.type)
+
+/** Whose URL is the credential: a Slack or Teams incoming webhook carries its token in the path and query. */
+const urlIsSecret = (channel: Channel): channel is Extract<Channel, { type: 'slack' | 'teams' }> =>
+  channel.type === 'slack' || channel.type === 'teams'
+
+/** A Slack or Teams URL as clients see it: the origin, then the mask (`https://hooks.slack.com/********`). */
+const maskedUrl = (url: string) => (URL.canParse(url) ? `${new URL(url).origin}/${SECRET_MASK}` : SECRET_MASK)
+
+/** Header names ignore case: the stored value of a header, found whatever case the client sends. */
+const headerValues = (headers: Record<string, string> | undefined) =>
+  new Map(Object.entries(headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]))
+
+/**
+ * A channel as every client sees it (answers, exports without secrets, the ETag's input):
+ * `secret` and `password` masked (SPEC §3.4), every webhook header value masked (an
+ * `Authorization` header is the usual use), and a Slack or Teams URL cut to its origin and
+ * the mask. Any other item is returned as is.
+ */
 export function maskChannelSecrets<T extends object> (item: T): T {
-  if (!CHANNEL_SECRETS.some(field => field in item)) return item
-  const masked: Record<string, unknown> = { ...item as Record<string, unknown> }
+  if (!isChannel(item)) return item
+  const masked: Record<string, unknown> = { ...item }
   for (const field of CHANNEL_SECRETS) if (field in masked) masked[field] = mask(masked[field] as string)
+  if (item.type === 'webhook' && item.headers !== undefined) {
+    masked.headers = Object.fromEntries(Object.entries(item.headers).map(([name, value]) => [name, mask(value) ?? '']))
+  }
+  if (urlIsSecret(item)) masked.url = maskedUrl(item.url)
   return dropUndefined(masked) as T
 }
 
 /**
  * On update a secret that comes back masked, empty or absent keeps the stored one (SPEC §3.4),
- * as for servers; only from a channel of the same type, so a changed type starts clean.
+ * as for servers; so does a header value sent back masked or empty, and a Slack or Teams URL
+ * sent back as it was masked. Only from a channel of the same type, so a changed type starts clean.
  */
 export function keepChannelSecrets (next: Channel, stored: Channel | undefined): Channel {
   const kept: Record<string, unknown> = { ...next }
-  const previous = stored?.type === next.type ? stored as Record<string, unknown> : undefined
+  const previous = stored?.type === next.type ? stored : undefined
   for (const field of CHANNEL_SECRETS) {
-    if (field in CHANNEL_FIELDS[next.type]) kept[field] = keptSecret(kept[field], previous?.[field])
+    if (field in CHANNEL_FIELDS[next.type]) kept[field] = keptSecret(kept[field], (previous as Record<string, unknown> | undefined)?.[field])
   }
+  if (next.type === 'webhook' && next.headers !== undefined) {
+    const before = headerValues(previous?.type === 'webhook' ? previous.headers : undefined)
+    kept.headers = Object.fromEntries(Object.entries(next.headers).map(([name, value]) => [name, keptSecret(value, before.get(name.toLowerCase())) ?? value]))
+  }
+  if (urlIsSecret(next) && previous !== undefined && urlIsSecret(previous) && next.url === maskedUrl(previous.url)) kept.url = previous.url
   // A kept secret the body left out goes back to its place: the same item, the same text and ETag.
   return inSchemaOrder(dropUndefined(kept), ChannelVariant[next.type]) as Channel
 }
 
 const reserved = new Set<string>(RESERVED_HEADERS)
 
+/**
+ * The masked header values and URL still there once the stored values are kept: nothing was
+ * stored to keep, and the mask would become the value (refused, naming each field).
+ */
+export function maskedWithoutValue (channel: Channel): string[] {
+  const fields = urlIsSecret(channel) && channel.url === maskedUrl(channel.url) ? ['url'] : []
+  if (channel.type === 'webhook') {
+    for (const [name, value] of Object.entries(channel.headers ?? {})) if (value === SECRET_MASK) fields.push(`headers.${name}`)
+  }
+  return fields
+}
+
 export function checkChannel (channel: Channel, root = '') {
-  if (channel.type !== 'webhook' || channel.headers === undefined) return
   const fields: FieldErrors = {}
-  const seen = new Set<string>()
-  for (const name of Object.keys(channel.headers)) {
-    const key = name.toLowerCase()
-    if (reserved.has(key)) fields[at(root, `headers.${name}`)] = `is set by the sender and cannot be changed (${RESERVED_HEADERS.join(', ')})`
-    else if (seen.has(key)) fields[at(root, `headers.${name}`)] = 'is given twice (header names ignore case)'
-    seen.add(key)
+  for (const field of maskedWithoutValue(channel)) fields[at(root, field)] = 'is masked and no value is stored for it: send the value itself'
+  if (channel.type === 'webhook' && channel.headers !== undefined) {
+    const seen = new Set<string>()
+    for (const name of Object.keys(channel.headers)) {
+      const key = name.toLowerCase()
+      if (reserved.has(key)) fields[at(root, `headers.${name}`)] = `is set by the sender or the connection and cannot be set (${RESERVED_HEADERS.join(', ')})`
+      else if (seen.has(key)) fields[at(root, `headers.${name}`)] = 'is given twice (header names ignore case)'
+      seen.add(key)
+    }
   }
   throwIfAny(fields)
 }
@@ -78,6 +122,12 @@ const PERIOD_MS = { day: 86_400_000, week: 7 * 86_400_000 }
 
 export function checkMaintenance (window: MaintenanceWindow, document: StoreDocument, root = '') {
   const fields: FieldErrors = {}
+  // The date-time format lets through what Date cannot read (a leap second, 23:59:60): it would compare as NaN, never false.
+  const dates = { start: window.start, end: window.end, 'repeat.until': window.repeat?.until }
+  for (const [field, text] of Object.entries(dates)) {
+    if (text !== undefined && Number.isNaN(Date.parse(text))) fields[at(root, field)] = `'${text}' is not a date this server can read`
+  }
+  throwIfAny(fields)
   const start = Date.parse(window.start)
   const length = Date.parse(window.end) - start
   if (length <= 0) fields[at(root, 'end')] = 'must be after start'

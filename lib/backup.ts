@@ -2,7 +2,7 @@ import { SECRET_MASK, type ServerConfig, type StoreDocument } from '../schemas/c
 import { CHANNEL_FIELDS, CHANNEL_SECRETS, type Channel } from '../schemas/alerts.ts'
 import { ValidationError, type FieldErrors } from './errors.ts'
 import { isObject, keepStoredSecrets } from './normalize.ts'
-import { keepChannelSecrets, maskChannelSecrets } from './alert-config.ts'
+import { keepChannelSecrets, maskChannelSecrets, maskedWithoutValue } from './alert-config.ts'
 
 /** The document with every secret replaced by the mask, as an export without `secrets=include`. */
 export function maskSecrets (document: StoreDocument): StoreDocument {
@@ -51,10 +51,11 @@ export function importedDocument (input: unknown, stored: StoredSecrets): unknow
       // One of an unknown type is left for the document check to name.
       if (!isObject(channel) || typeof channel.id !== 'string' || typeof channel.type !== 'string' || !Object.hasOwn(CHANNEL_FIELDS, channel.type)) return channel
       const before = stored.channel(channel.id)
-      const kept = keepChannelSecrets(channel as Channel, before) as Record<string, unknown>
+      const kept = keepChannelSecrets(channel as Channel, before)
       for (const field of CHANNEL_SECRETS) {
-        if (channel[field] === SECRET_MASK && kept[field] === undefined) fields[`channels.${i}.${field}`] = unknownSecret('channel')
+        if (channel[field] === SECRET_MASK && (kept as Record<string, unknown>)[field] === undefined) fields[`channels.${i}.${field}`] = unknownSecret('channel')
       }
+      for (const field of maskedWithoutValue(kept)) fields[`channels.${i}.${field}`] = unknownSecret('channel')
       return kept
     })
   }

@@ -25,3 +25,11 @@ export function dateRange (query: { from?: string, to?: string }, now: number, d
   if (from > to) throw invalid('from', 'must not be after to')
   return { from, to }
 }
+
+/** The alert log, the audit and the incidents answer at most this many entries unless `limit` says. */
+export const DEFAULT_LIMIT = 100
+
+/** A log query (`from`, `to`, `limit`; SPEC §9–§11) as epoch ms and a count, with the defaults. */
+export function logQuery (query: { from?: string, to?: string, limit?: string }, now: number, defaultMs: number): { from: number, to: number, limit: number } {
+  return { ...dateRange(query, now, defaultMs), limit: Number(query.limit ?? DEFAULT_LIMIT) }
+}

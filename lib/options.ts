@@ -69,8 +69,8 @@ export interface TestSeams {
   auditClock?: () => number
   /** The alert rules' time source (forSeconds, re-notify, maintenance windows); default Date.now. */
   alertsClock?: () => number
-  /** Alert delivery: back-off and timeouts (SPEC §10 fixes them: 1 s … 1 h for 24 h). */
-  alertDelivery?: Pick<AlertOutboxOptions, 'retry' | 'timeouts'>
+  /** Alert delivery: back-off and timeouts (SPEC §10 fixes them: 1 s … 1 h for 24 h), the log's pruning clock. */
+  alertDelivery?: Pick<AlertOutboxOptions, 'retry' | 'timeouts' | 'clock' | 'pruneIntervalMs'>
 }
 /** The options after defaults: what the plugin works with. */
 export type ResolvedOptions = Static<typeof EstatusOptionsSchema> & TestSeams

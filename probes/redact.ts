@@ -3,6 +3,7 @@
  * buffer): what a filer or agent answered is cut to a short reason and every form of the
  * credentials it may echo is removed.
  */
+import { SECRET_MASK } from '../schemas/common.ts'
 
 export interface Credentials {
   username?: string | undefined
@@ -10,7 +11,6 @@ export interface Credentials {
   secret?: string | undefined
 }
 
-const MASK = '********'
 /** Shorter secrets are not searched for: they would garble ordinary words. */
 const MIN_SECRET_LENGTH = 3
 /** Any Basic credentials, whoever's: the header value a filer may echo. */
@@ -45,8 +45,8 @@ const SCAN_TAIL = 1024
 /** The text without any form of the credentials and without any Basic header value. */
 export function redactCredentials (text: string, credentials: Credentials): string {
   const head = text.length > SCAN_LIMIT ? text.slice(0, SCAN_LIMIT - SCAN_TAIL) : text
-  let out = head.replace(BASIC_AUTH_RE, `Basic ${MASK}`)
-  for (const form of forms(credentials)) out = out.split(form).join(MASK)
+  let out = head.replace(BASIC_AUTH_RE, `Basic ${SECRET_MASK}`)
+  for (const form of forms(credentials)) out = out.split(form).join(SECRET_MASK)
   return out
 }
 

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox'
 import { IdParams, Success } from '../schemas/envelope.ts'
 import { DiskHistory, DiskHistoryQuery, History, HistoryQuery, Incident, IncidentsQuery, Uptime, UptimeStats, UptimeStatsQuery } from '../schemas/history.ts'
 import { itemNotFound } from '../lib/errors.ts'
-import { dateRange } from '../lib/date-range.ts'
+import { dateRange, logQuery } from '../lib/date-range.ts'
 import type { ConfigStore } from '../lib/config-store.ts'
 import type { HistoryQueries } from '../plugins/history/queries.ts'
 import type { Clock } from '../plugins/history/recorder.ts'
@@ -54,8 +54,8 @@ const historyRoutes: FastifyPluginAsyncTypebox<HistoryRoutesOptions> = async fun
     schema: { params: IdParams, querystring: IncidentsQuery, response: { 200: Success(Type.Array(Incident)) } }
   }, async (request, reply) => {
     const id = known(request.params.id)
-    const { from, to } = range(request.query, options.clock())
-    const incidents = await history.incidents(id, from, to, Number(request.query.limit ?? 100))
+    const { from, to, limit } = logQuery(request.query, options.clock(), DAY_MS)
+    const incidents = await history.incidents(id, from, to, limit)
     if (wantsCsv(request)) return sendCsv(reply, ['start', 'end', 'durationSeconds'], incidents)
     return { success: true as const, data: incidents }
   })

@@ -1,4 +1,4 @@
-import { Type, type Static, type TProperties } from '@sinclair/typebox'
+import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox'
 import { ItemId, StringEnum } from './common.ts'
 import { LogQuery } from './history.ts'
 
@@ -22,17 +22,25 @@ export const CHANNEL_TYPES = ['webhook', 'slack', 'teams', 'email'] as const
 export const ChannelType = StringEnum(CHANNEL_TYPES)
 export type ChannelType = Static<typeof ChannelType>
 
-/** Headers a webhook channel may not set: the sender sets them (lib/alert-config.ts refuses them). */
-export const RESERVED_HEADERS = ['host', 'content-type', 'content-length', 'transfer-encoding', 'connection', 'x-estatus-signature', 'x-estatus-delivery'] as const
+/**
+ * Headers a webhook channel may not set (lib/alert-config.ts refuses them): the sender sets
+ * them, or they belong to the connection and undici refuses them on every attempt.
+ */
+export const RESERVED_HEADERS = [
+  'host', 'content-type', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect',
+  'x-estatus-signature', 'x-estatus-delivery'
+] as const
 
 /** The fields of each channel type; `secret` and `password` are masked when sent (SPEC §3.4). */
 export const CHANNEL_FIELDS = {
   webhook: {
     url: HttpUrl,
-    secret: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    // At least 8 characters: a shorter one is no secret, and too short to be redacted from what receivers echo.
+    secret: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
     headers: Type.Optional(Type.Record(
       Type.String(),
-      Type.String({ maxLength: 1024, pattern: '^[^\\r\\n]*$', errorMessage: 'must be one line' }),
+      // What undici accepts in a header value (field-vchar, RFC 9110 §5.5): one line of visible ASCII, tab or Latin-1.
+      Type.String({ maxLength: 1024, pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$', errorMessage: 'must be one line of visible ASCII or Latin-1 characters' }),
       {
         maxProperties: 20,
         // A bad name is reported as the map's (a pattern-keyed record would call it "not a known field").
@@ -54,28 +62,25 @@ export const CHANNEL_FIELDS = {
   }
 }
 
-/** The secret fields of every channel type, masked in answers and never logged. */
+/**
+ * The secret fields of every channel type, masked in answers and never logged; so are a
+ * webhook's header values and the path and query of a Slack or Teams URL (lib/alert-config.ts).
+ */
 export const CHANNEL_SECRETS = ['secret', 'password'] as const
 
-// The fields come as an argument, not as CHANNEL_FIELDS[type]: a generic index there collapses the static type.
-const channelOf = <K extends ChannelType, F extends TProperties>(type: K, fields: F) => Type.Object({
-  id: ItemId,
+// The fields come as an argument, not as CHANNEL_FIELDS[type]: a generic index there collapses
+// the static type. `id` is required as stored, optional as sent.
+const channelOf = <K extends ChannelType, F extends TProperties, I extends TSchema>(type: K, fields: F, id: I) => Type.Object({
+  id,
   name: Name,
   type: Type.Literal(type),
   ...fields
 }, { additionalProperties: false })
 
-const channelInputOf = <K extends ChannelType, F extends TProperties>(type: K, fields: F) => Type.Object({
-  id: Type.Optional(ItemId),
-  name: Name,
-  type: Type.Literal(type),
-  ...fields
-}, { additionalProperties: false })
-
-export const WebhookChannel = channelOf('webhook', CHANNEL_FIELDS.webhook)
-export const SlackChannel = channelOf('slack', CHANNEL_FIELDS.slack)
-export const TeamsChannel = channelOf('teams', CHANNEL_FIELDS.teams)
-export const EmailChannel = channelOf('email', CHANNEL_FIELDS.email)
+export const WebhookChannel = channelOf('webhook', CHANNEL_FIELDS.webhook, ItemId)
+export const SlackChannel = channelOf('slack', CHANNEL_FIELDS.slack, ItemId)
+export const TeamsChannel = channelOf('teams', CHANNEL_FIELDS.teams, ItemId)
+export const EmailChannel = channelOf('email', CHANNEL_FIELDS.email, ItemId)
 /** A channel as stored (secrets in clear) and, masked, as sent. */
 export const Channel = Type.Union([WebhookChannel, SlackChannel, TeamsChannel, EmailChannel])
 export type Channel = Static<typeof Channel>
@@ -89,10 +94,10 @@ export const ChannelVariant = { webhook: WebhookChannel, slack: SlackChannel, te
 
 /** A channel as a client sends it: validated against the variant its `type` names. */
 export const ChannelInput = {
-  webhook: channelInputOf('webhook', CHANNEL_FIELDS.webhook),
-  slack: channelInputOf('slack', CHANNEL_FIELDS.slack),
-  teams: channelInputOf('teams', CHANNEL_FIELDS.teams),
-  email: channelInputOf('email', CHANNEL_FIELDS.email)
+  webhook: channelOf('webhook', CHANNEL_FIELDS.webhook, Type.Optional(ItemId)),
+  slack: channelOf('slack', CHANNEL_FIELDS.slack, Type.Optional(ItemId)),
+  teams: channelOf('teams', CHANNEL_FIELDS.teams, Type.Optional(ItemId)),
+  email: channelOf('email', CHANNEL_FIELDS.email, Type.Optional(ItemId))
 } as const
 export type ChannelInput = Static<(typeof ChannelInput)[ChannelType]>
 
@@ -152,6 +157,9 @@ export type MaintenanceWindow = Static<typeof MaintenanceWindow>
 export const AlertKind = StringEnum(['down', 'up', 'disk', 'test'] as const)
 export type AlertKind = Static<typeof AlertKind>
 
+/** The most servers a storm alert names. */
+export const STORM_SERVERS = 1000
+
 const AlertServer = Type.Object({ id: Type.String(), name: Type.String(), ip: Type.String() }, { additionalProperties: false })
 
 /** What every channel is sent (SPEC §10), rendered per channel type by its sender. */
@@ -174,13 +182,15 @@ export const Alert = Type.Object({
   /** Storm grouping: one alert for a group of which at least half (and ≥ 3) went down within 60 s. */
   storm: Type.Optional(Type.Object({
     group: Type.Object({ id: Type.String(), name: Type.String() }, { additionalProperties: false }),
-    servers: Type.Array(AlertServer)
+    // A bound on what one alert (and its webhook body) carries; the rules name at most this many.
+    servers: Type.Array(AlertServer, { maxItems: STORM_SERVERS })
   }, { additionalProperties: false })),
   message: Type.String()
 }, { additionalProperties: false })
 export type Alert = Static<typeof Alert>
 
 export const DeliveryState = StringEnum(['pending', 'delivered', 'failed'] as const)
+export type DeliveryState = Static<typeof DeliveryState>
 
 /** One channel's delivery of one alert. */
 export const Delivery = Type.Object({

@@ -29,7 +29,7 @@ t.test('channels, alert rules and maintenance windows: CRUD with ids, defaults, 
   const api = await startApp(t, quiet)
   const server = (await created(api, '/api/config/servers', validServer())).id
   const channel = await created(api, CHANNELS, webhook)
-  t.same(channel, { id: 'channel-1', ...webhook, secret: '********' }, 'generated id, secret masked')
+  t.same(channel, { id: 'channel-1', ...webhook, secret: '********', headers: { 'X-Team': '********' } }, 'generated id, secret and header values masked')
 
   const rule = await api.call('POST', RULES, { name: '  Down  ', on: ['down', 'up'], channelIds: [channel.id] })
   t.equal(rule.status, 201)
@@ -129,6 +129,47 @@ t.test('secrets are masked in every answer, kept when sent back masked or empty,
   const masked = await api.call('GET', `${CHANNELS}/channel-2`)
   const secretChanged = await api.call('PUT', `${CHANNELS}/channel-2`, { ...masked.json.data, password: 'smtp-password-2' })
   t.equal(secretChanged.headers.etag, masked.headers.etag, 'the ETag is a digest of the masked item: it says nothing about the secret')
+})
+
+t.test('header values and Slack/Teams URLs are masked in answers, exports and ETags, and kept when sent back masked', async t => {
+  const dir = await tempDir(t)
+  const admin = bearer((await seedTokens(dir)).admin!)
+  const api = await startApp(t, { ...quiet, auth: 'off' }, dir)
+  const hook = await created(api, CHANNELS, { ...webhook, headers: { Authorization: 'Bearer hdr-token-4711', 'X-Empty': '' } })
+  const slack = await created(api, CHANNELS, { name: 'Slack', type: 'slack', url: 'https://hooks.slack.com/services/T0/B0/slack-token-4711?x=1' })
+  const teams = await created(api, CHANNELS, { name: 'Teams', type: 'teams', url: 'https://example.webhook.office.com/workflows/teams-token-4711' })
+  t.same(hook.headers, { Authorization: '********', 'X-Empty': '' })
+  t.equal(slack.url, 'https://hooks.slack.com/********', 'the origin stays visible')
+  t.equal(teams.url, 'https://example.webhook.office.com/********')
+  const answers = [await api.call('GET', CHANNELS), await api.call('GET', `${CHANNELS}/${slack.id}`), await api.call('GET', '/api/config/export', undefined, admin)]
+  for (const answer of answers) {
+    t.equal(answer.status, 200)
+    t.notMatch(answer.text, /4711/, 'no credential in the answer')
+  }
+  t.match((await api.call('GET', '/api/config/export?secrets=include', undefined, admin)).text, /slack-token-4711/, 'an export with secrets has them')
+
+  // Sent back as a GET returned them: the stored values stay, and so does the ETag.
+  const etag = (await api.call('GET', `${CHANNELS}/${slack.id}`)).headers.etag
+  const renamed = await api.call('PUT', `${CHANNELS}/${hook.id}`, { ...hook, name: 'Renamed', headers: { authorization: '********', 'X-Empty': '' } })
+  t.equal(renamed.status, 200, renamed.text)
+  const sentBack = await api.call('PUT', `${CHANNELS}/${slack.id}`, slack)
+  t.equal(sentBack.status, 200, sentBack.text)
+  t.match(api.app.estatus.store.channel(hook.id), { name: 'Renamed', headers: { authorization: 'Bearer hdr-token-4711', 'X-Empty': '' } }, 'a masked header keeps its value, whatever the case of its name')
+  t.match(api.app.estatus.store.channel(slack.id), { url: 'https://hooks.slack.com/services/T0/B0/slack-token-4711?x=1' })
+  const changed = await api.call('PUT', `${CHANNELS}/${slack.id}`, { ...slack, url: 'https://hooks.slack.com/services/T0/B0/slack-token-0815' })
+  t.equal(changed.headers.etag, etag, 'the ETag is a digest of the masked item: it says nothing about the URL')
+  t.match(api.app.estatus.store.channel(slack.id), { url: 'https://hooks.slack.com/services/T0/B0/slack-token-0815' }, 'a new URL replaces it')
+
+  // Back onto the same install, an export without secrets keeps them; a masked one with nothing stored is refused.
+  const exported = (await api.call('GET', '/api/config/export', undefined, admin)).json
+  t.equal((await api.call('POST', '/api/config/import', exported, admin)).status, 200)
+  t.match(api.app.estatus.store.channel(hook.id), { headers: { authorization: 'Bearer hdr-token-4711' } })
+  const elsewhereDir = await tempDir(t)
+  const elsewhereAdmin = bearer((await seedTokens(elsewhereDir)).admin!)
+  const elsewhere = await startApp(t, { ...quiet, auth: 'off' }, elsewhereDir)
+  const refused = await elsewhere.call('POST', '/api/config/import', exported, elsewhereAdmin)
+  t.equal(refused.status, 400)
+  t.match(refused.json.validationErrors, { 'channels.0.secret': /masked/, 'channels.0.headers.authorization': /masked/, 'channels.1.url': /masked/ })
 })
 
 t.test('a channel is checked against the variant its type names, with one readable error for an unknown type', async t => {

@@ -8,7 +8,19 @@ import { ROLES, bearer, seedTokens, statusOf, type Role } from './support/auth-s
 // ---- the table: route × mode × role → status ------------------------------------------
 
 interface Row { method: string, path: (ids: Fixture) => string, body?: (ids: Fixture) => unknown, access: 'public' | 'read' | 'write' | 'admin' | 'admin-unless-off', ok: number }
-interface Fixture { server: string, group: string, token: string, document: unknown }
+interface Fixture { server: string, group: string, token: string, document: unknown, channel: string, rule: string, window: string }
+
+const hook = () => ({ name: `c-${Math.random().toString(36).slice(2, 8)}`, type: 'webhook', url: 'http://127.0.0.1:9/refused' })
+const alertRule = (channel: string) => ({ name: 'r', on: ['down'], channelIds: [channel] })
+const patchNight = () => ({ name: 'w', start: '2025-01-07T22:00:00Z', end: '2025-01-08T00:00:00Z' })
+/** The CRUD rows of one list of the alert configuration (SPEC §10): reads as any read, writes as any write. */
+const crud = (path: string, id: (ids: Fixture) => string, body: (ids: Fixture) => unknown): Row[] => [
+  { method: 'GET', path: () => path, access: 'read', ok: 200 },
+  { method: 'GET', path: ids => `${path}/${id(ids)}`, access: 'read', ok: 200 },
+  { method: 'POST', path: () => path, body, access: 'write', ok: 201 },
+  { method: 'PUT', path: ids => `${path}/${id(ids)}`, body, access: 'write', ok: 200 },
+  { method: 'DELETE', path: ids => `${path}/${id(ids)}`, access: 'write', ok: 200 }
+]
 
 const ROUTES: Row[] = [
   { method: 'GET', path: () => '/health', access: 'public', ok: 200 },
@@ -34,7 +46,13 @@ const ROUTES: Row[] = [
   { method: 'GET', path: () => '/api/auth/tokens', access: 'admin', ok: 200 },
   { method: 'POST', path: () => '/api/auth/tokens', body: () => ({ name: `t-${Math.random().toString(36).slice(2, 8)}`, role: 'read' }), access: 'admin', ok: 201 },
   { method: 'DELETE', path: ids => `/api/auth/tokens/${ids.token}`, access: 'admin', ok: 200 },
-  { method: 'GET', path: () => '/api/audit', access: 'admin-unless-off', ok: 200 }
+  { method: 'GET', path: () => '/api/audit', access: 'admin-unless-off', ok: 200 },
+  ...crud('/api/config/channels', ids => ids.channel, hook),
+  ...crud('/api/config/alert-rules', ids => ids.rule, ids => alertRule(ids.channel)),
+  ...crud('/api/config/maintenance', ids => ids.window, patchNight),
+  { method: 'GET', path: () => '/api/alerts', access: 'read', ok: 200 },
+  // Answered with the outcome (here: connection refused), 200 either way.
+  { method: 'POST', path: ids => `/api/config/channels/${ids.channel}/test`, access: 'write', ok: 200 }
 ]
 
 /** SPEC §11, written out: what each role gets on a route of each kind in each mode. */
@@ -66,7 +84,11 @@ for (const mode of ['off', 'writes', 'all'] as const) {
         const server = (await store.createServer(validServer({ name: `s-${role}` }))).value.id
         const group = (await store.createGroup({ name: `grp-${row.method}-${role}-${Math.random().toString(36).slice(2, 8)}`, serverIds: [server] })).value.id
         const token = (await tokens.create({ name: `victim-${Math.random().toString(36).slice(2, 10)}`, role: 'read' })).id
-        const ids = { server, group, token, document: store.document() }
+        const channels = store.collection('channels')
+        const channel = (await channels.create(hook())).value.id
+        const rule = (await store.collection('alertRules').create(alertRule((await channels.create(hook())).value.id))).value.id
+        const window = (await store.collection('maintenance').create(patchNight())).value.id
+        const ids = { server, group, token, channel, rule, window, document: store.document() }
         const secret = secrets[role]
         const headers = secret === undefined ? {} : bearer(secret)
         const path = row.path(ids)

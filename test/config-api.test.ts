@@ -276,5 +276,14 @@ t.test('the host API hands out read-only data and never keeps the caller\'s obje
   t.equal(store.server(value.id)?.netapp?.username, 'u', 'changing the input afterwards changes nothing stored')
   t.throws(() => { (store.server(value.id) as { name: string }).name = 'sneaky' }, TypeError, 'stored items are frozen')
   t.throws(() => { (store.servers() as unknown[]).push({}) }, TypeError)
+  t.throws(() => { (store.server(value.id)?.netapp?.luns as unknown[]).push({}) }, TypeError, 'deeply')
   t.equal((await api.call('GET', `/api/config/servers/${value.id}`)).json.data.name, 'web-1')
+  // What a change makes is frozen as it is committed: an update's item, a new group, the lists holding them.
+  await store.updateServer(value.id, validServer({ name: 'web-2', netapp }))
+  t.throws(() => { (store.server(value.id) as { name: string }).name = 'sneaky' }, TypeError, 'an updated item is frozen')
+  t.throws(() => { (store.server(value.id)?.netapp?.luns as unknown[]).push({}) }, TypeError, 'deeply')
+  const group = (await store.createGroup({ name: 'G', serverIds: [value.id] })).value
+  t.throws(() => { (store.group(group.id)?.serverIds as unknown[]).push('x') }, TypeError, 'a new group is frozen')
+  t.throws(() => { (store.document().groups as unknown[]).push({}) }, TypeError, 'the list holding it too')
+  t.ok(Object.isFrozen(store.document()), 'and the document')
 })

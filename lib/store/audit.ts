@@ -8,7 +8,8 @@ import type { IdKind } from './ids.ts'
 import { findById } from './lookup.ts'
 import type { AuditItem } from './types.ts'
 
-interface Named { readonly id: string, readonly name: string }
+/** Any item of the document's lists, as the audit names it. */
+export interface Named { readonly id: string, readonly name: string }
 
 /** The document's lists and the kind of their items. */
 const LISTS: ReadonlyArray<readonly ['servers' | 'groups' | CollectionKey, IdKind]> = [

@@ -3,7 +3,7 @@ import type { Stats } from 'node:fs'
 import { rm, stat } from 'node:fs/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { replaceWith, writeTemp } from '../atomic-json-file.ts'
-import { deltaOf } from './delta.ts'
+import type { DeltaOp } from './delta.ts'
 import { documentChunks } from './document-text.ts'
 import { createJournal } from './journal.ts'
 
@@ -34,11 +34,12 @@ export interface PersistenceOptions {
 
 export interface Persistence {
   /**
-   * Makes `next` durable: its difference from `previous` appended to the journal, or the
-   * whole file rewritten — when asked (`wholeFile`), when nothing changed (a request to
-   * write the file back), when the difference is large (a replacement) or the journal fails.
+   * Makes `next` durable: its difference from the document persisted before (`ops`, see
+   * deltaOf) appended to the journal, or the whole file rewritten — when asked (`wholeFile`),
+   * when nothing changed (a request to write the file back), when the difference is large
+   * (a replacement) or the journal fails.
    */
-  persist (previous: object, next: object, wholeFile?: boolean): Promise<void>
+  persist (ops: readonly DeltaOp[], next: object, wholeFile?: boolean): Promise<void>
   /** Rewrites the data file from `document` now (start-up normalisation, replay). */
   rewrite (document: object): Promise<void>
   /** Starts a journal on the data file as it is (text hash), when nothing needs rewriting at start. */
@@ -166,8 +167,7 @@ export function createPersistence (options: PersistenceOptions): Persistence {
   }
 
   return {
-    async persist (previous, next, wholeFile = false) {
-      const ops = deltaOf(previous, next)
+    async persist (ops, next, wholeFile = false) {
       if (ops.length > 0 && journalUsable && !wholeFile) {
         const line = JSON.stringify({ seq: seq + 1, ops })
         if (line.length <= MAX_RECORD_CHARS) {

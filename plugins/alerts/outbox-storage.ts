@@ -1,4 +1,4 @@
-import type { Alert, AlertKind, AlertLogEntry } from '../../schemas/alerts.ts'
+import type { Alert, AlertKind, AlertLogEntry, DeliveryState } from '../../schemas/alerts.ts'
 import type { OpenAlert } from './types.ts'
 
 /**
@@ -8,8 +8,6 @@ import type { OpenAlert } from './types.ts'
  * Each channel's deliveries form one queue in the order they were added: a worker sends
  * the head and only then the next, so a channel's `up` never overtakes its `down`.
  */
-
-export type DeliveryState = 'pending' | 'delivered' | 'failed'
 
 /** A delivery as its channel's worker sees it. */
 export interface QueuedDelivery {
@@ -61,6 +59,20 @@ export interface OutboxStorage {
    * null): they become `failed` with `error`. Returns the kinds of their alerts.
    */
   abandon (channelId: string, before: number | null, error: string): Promise<AlertKind[]>
+  /** Gives up one pending delivery without an attempt: it becomes `failed` with `error`. */
+  fail (key: string, error: string): Promise<void>
+  /**
+   * For an `up`: whether the `down` it follows on its channel (the latest before it of the
+   * same rule, naming the same server or storm group) ended `failed`.
+   */
+  downFailed (delivery: QueuedDelivery): Promise<boolean>
+  /** A channel's pending deliveries waiting for a later attempt are due at `now` (its configuration changed). */
+  retryNow (channelId: string, now: number): Promise<void>
+  /**
+   * Deletes the alerts whose `at` is before `before` and none of whose deliveries is pending,
+   * with their deliveries; returns how many alerts.
+   */
+  prune (before: number): Promise<number>
   /** Alerts whose `at` is in [from, to], newest first, each with its deliveries. */
   list (from: number, to: number, limit: number): Promise<AlertLogEntry[]>
   /**

@@ -2,17 +2,22 @@ import fp from 'fastify-plugin'
 import { createHash, randomUUID } from 'node:crypto'
 import type { Alert, Channel } from '../../schemas/alerts.ts'
 import { createListeners } from '../../lib/listeners.ts'
-import type { AlertConfig, AlertOutbox, DeliveryEvent } from './types.ts'
+import type { AlertConfig, AlertOutbox, ConfigChanges, DeliveryEvent } from './types.ts'
 import { createSqliteOutbox } from './sqlite-outbox.ts'
 import { createSenders } from './senders/index.ts'
 import { DEFAULT_TIMEOUTS, type DeliveryTimeouts } from './senders/http.ts'
 import { DEFAULT_RETRY, createWorkers, type RetryPolicy } from './workers.ts'
+import { HOURLY, LOG_RETENTION_MS, schedulePruning } from '../../lib/pruning.ts'
 
 export interface AlertOutboxOptions {
   /** The history database: the outbox keeps its tables there (with history off too). */
   file: string
   retry?: Partial<RetryPolicy>
   timeouts?: Partial<DeliveryTimeouts>
+  /** Time source of pruning the alert log; tests drive it. */
+  clock?: () => number
+  /** How often finished alerts older than the retention are deleted (default hourly). */
+  pruneIntervalMs?: number
 }
 
 /**
@@ -40,10 +45,11 @@ function testAlert (channel: Channel, now: number): Alert {
 /**
  * SPEC §10's durable outbox: decorates the scope with `alertOutbox` (AlertOutbox). Alerts and
  * their deliveries are committed to the history database before any attempt; one worker per
- * channel delivers them (workers.ts), and a restart resumes what was pending.
+ * channel delivers them (workers.ts), and a restart resumes what was pending. The log is
+ * kept 400 days: older alerts whose deliveries are all finished are deleted at start and hourly.
  */
 export default fp<AlertOutboxOptions>(async function alertOutboxPlugin (fastify, options) {
-  const config = fastify.getDecorator<AlertConfig>('configStore')
+  const config = fastify.getDecorator<AlertConfig & ConfigChanges>('configStore')
   const log = fastify.log.child({ plugin: 'alert-outbox' })
   const storage = createSqliteOutbox(options.file)
   const senders = createSenders({ ...DEFAULT_TIMEOUTS, ...options.timeouts })
@@ -77,9 +83,17 @@ export default fp<AlertOutboxOptions>(async function alertOutboxPlugin (fastify,
 
   // What was pending when the process last stopped, crash or not.
   for (const channelId of await storage.pendingChannels()) workers.wake(channelId)
+  // A channel edited (its URL fixed, say) or deleted: its queue is looked at again now, not after its back-off.
+  const unsubscribe = config.onAudit(record => {
+    for (const item of record.items) if (item.kind === 'channel') workers.retryNow(item.id)
+  })
+  const clock = options.clock ?? Date.now
+  const pruning = schedulePruning(() => storage.prune(clock() - LOG_RETENTION_MS), options.pruneIntervalMs ?? HOURLY, log)
 
   fastify.addHook('onClose', async () => {
+    unsubscribe()
     stopping.abort()
+    await pruning.stop()
     await workers.close()
     await senders.close()
     listeners.clear()

@@ -1,12 +1,12 @@
-import Database from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import type { Alert, AlertKind, AlertLogEntry, Delivery } from '../../schemas/alerts.ts'
+import { closeDatabase, openDatabase } from '../../lib/sqlite.ts'
 import type { OutboxStorage } from './outbox-storage.ts'
 import type { OpenAlert } from './types.ts'
 
-// Tables of their own in the history database (`alert_` names, beside the history's tables).
-// `seq` orders each channel's queue; the partial index holds only what is still to send.
+// Tables of their own in the history database (`alerts` and `alert_deliveries`, beside the
+// history's tables). `seq` orders each channel's queue; the partial indexes hold only what is
+// still to send: the queue in order, and by age for giving up. The full one by channel finds
+// the `down` an `up` follows.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS alerts_at ON alerts (at);
@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
   UNIQUE (alert_id, channel_id)
 );
 CREATE INDEX IF NOT EXISTS alert_deliveries_queue ON alert_deliveries (channel_id, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS alert_deliveries_age ON alert_deliveries (channel_id, created_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS alert_deliveries_channel ON alert_deliveries (channel_id, seq);
 `
 
 interface DeliveryRow {
@@ -65,14 +67,9 @@ function toDelivery (row: DeliveryRow): Delivery {
   }
 }
 
-/** The outbox in the history database file; its own connection, WAL like the history's. */
+/** The outbox in the history database file, over its own connection. */
 export function createSqliteOutbox (file: string): OutboxStorage {
-  mkdirSync(dirname(file), { recursive: true })
-  const db = new Database(file)
-  db.pragma('journal_mode = WAL')
-  // In WAL mode a committed transaction survives a crash of the process with NORMAL.
-  db.pragma('synchronous = NORMAL')
-  db.exec(SCHEMA)
+  const db = openDatabase(file, SCHEMA)
 
   const insertAlert = db.prepare('INSERT OR IGNORE INTO alerts (id, at, kind, body) VALUES (?, ?, ?, ?)')
   const insertDelivery = db.prepare(`INSERT OR IGNORE INTO alert_deliveries
@@ -107,6 +104,28 @@ export function createSqliteOutbox (file: string): OutboxStorage {
   const abandonQuery = db.prepare(`UPDATE alert_deliveries SET state = 'failed', next_attempt_at = NULL, last_error = @error
     WHERE channel_id = @channelId AND state = 'pending' AND (@before IS NULL OR created_at < @before)
     RETURNING (SELECT kind FROM alerts WHERE id = alert_id) AS kind`)
+  const failQuery = db.prepare(`UPDATE alert_deliveries SET state = 'failed', next_attempt_at = NULL, last_error = @error
+    WHERE key = @key AND state = 'pending'`)
+  // The latest `down` before this `up` on its channel, of the same rule and server: sent alone,
+  // or in a storm naming the server or the same group.
+  const pairedDownQuery = db.prepare(`SELECT d.state AS state FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
+    WHERE d.channel_id = @channelId AND d.seq < (SELECT seq FROM alert_deliveries WHERE key = @key) AND a.kind = 'down'
+      AND json_extract(a.body, '$.rule.id') = @ruleId
+      AND ((json_extract(a.body, '$.storm') IS NULL AND json_extract(a.body, '$.server.id') = @serverId)
+        OR json_extract(a.body, '$.storm.group.id') = @groupId
+        OR EXISTS (SELECT 1 FROM json_each(a.body, '$.storm.servers') s WHERE json_extract(s.value, '$.id') = @serverId))
+    ORDER BY d.seq DESC LIMIT 1`)
+  const retryNowQuery = db.prepare(`UPDATE alert_deliveries SET next_attempt_at = @now
+    WHERE channel_id = @channelId AND state = 'pending' AND next_attempt_at > @now`)
+  // Only alerts none of whose deliveries is still to send; their deliveries go with them.
+  const prunableAlerts = `SELECT id FROM alerts a WHERE a.at < @before
+    AND NOT EXISTS (SELECT 1 FROM alert_deliveries p WHERE p.alert_id = a.id AND p.state = 'pending')`
+  const pruneDeliveries = db.prepare(`DELETE FROM alert_deliveries WHERE alert_id IN (${prunableAlerts})`)
+  const pruneAlerts = db.prepare(`DELETE FROM alerts WHERE id IN (${prunableAlerts})`)
+  const prune = db.transaction((before: number) => {
+    pruneDeliveries.run({ before })
+    return pruneAlerts.run({ before }).changes
+  })
   const listQuery = db.prepare(`SELECT a.id AS alertId, a.body AS body, ${DELIVERY_COLUMNS}
     FROM (SELECT id, at, body FROM alerts WHERE at >= ? AND at <= ? ORDER BY at DESC, id DESC LIMIT ?) a
     LEFT JOIN alert_deliveries d ON d.alert_id = a.id ORDER BY a.at DESC, a.id DESC, d.seq`)
@@ -146,6 +165,13 @@ export function createSqliteOutbox (file: string): OutboxStorage {
       return (pendingChannelsQuery.all() as Array<{ channelId: string }>).map(row => row.channelId)
     },
     async record (attempt) { recordAttempt.run(attempt) },
+    async fail (key, error) { failQuery.run({ key, error }) },
+    async downFailed ({ key, channelId, alert }) {
+      const down = pairedDownQuery.get({ key, channelId, ruleId: alert.rule.id, serverId: alert.server.id, groupId: alert.storm?.group.id ?? null }) as { state: string } | undefined
+      return down?.state === 'failed'
+    },
+    async retryNow (channelId, now) { retryNowQuery.run({ channelId, now }) },
+    async prune (before) { return prune(before) },
     async abandon (channelId, before, error) {
       return (abandonQuery.all({ channelId, before, error }) as Array<{ kind: AlertKind }>).map(row => row.kind)
     },
@@ -171,8 +197,6 @@ export function createSqliteOutbox (file: string): OutboxStorage {
         ...(row.kind === 'disk' && { disk: { name: row.diskName!, byDays: row.byDays === 1 } })
       }))
     },
-    async close () {
-      if (db.open) db.close()
-    }
+    async close () { closeDatabase(db) }
   }
 }

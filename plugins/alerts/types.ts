@@ -1,4 +1,5 @@
 import type { Alert, AlertKind, AlertLogEntry, AlertRule, Channel, DeliveryOutcome, MaintenanceWindow } from '../../schemas/alerts.ts'
+import type { AuditListener } from '../../lib/store/types.ts'
 
 /**
  * The seams between the parts of SPEC §10: the alert configuration (the store), the
@@ -13,7 +14,20 @@ export interface AlertConfig {
   maintenanceWindows (): readonly MaintenanceWindow[]
 }
 
+/** Every committed change, item by item, from the store: the outbox looks again at a changed channel's queue. */
+export interface ConfigChanges {
+  onAudit (listener: AuditListener): () => void
+}
+
 export type { DeliveryOutcome }
+
+/** One attempt's outcome as the worker sees it: what the test route answers, and whether and when to try again. */
+export interface AttemptOutcome extends DeliveryOutcome {
+  /** The receiver refused this alert for good (HTTP 4xx but 408, 425 and 429): it is not retried. */
+  permanent?: boolean
+  /** The wait the receiver asked for (`Retry-After` on 429 and 503). */
+  retryAfterMs?: number
+}
 
 export interface AlertQuery { from: number, to: number, limit: number }
 

@@ -1,6 +1,4 @@
-import Database from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { closeDatabase, openDatabase } from '../../lib/sqlite.ts'
 import type { AuditEntry } from '../../schemas/audit.ts'
 import type { AuditRow, AuditStorage } from './storage.ts'
 
@@ -47,13 +45,9 @@ function toEntry (row: StoredRow): AuditEntry {
   }
 }
 
-/** The audit in the history database file; its own connection, WAL like the history's. */
+/** The audit in the history database file, over its own connection. */
 export function createSqliteAudit (file: string): AuditStorage {
-  mkdirSync(dirname(file), { recursive: true })
-  const db = new Database(file)
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
-  db.exec(SCHEMA)
+  const db = openDatabase(file, SCHEMA)
 
   const insert = db.prepare(`INSERT INTO audit_log (at, actor, address, action, kind, item_id, name, via, created, updated, deleted)
     VALUES (@at, @actor, @address, @action, @kind, @id, @name, @via, @created, @updated, @deleted)`)
@@ -70,8 +64,6 @@ export function createSqliteAudit (file: string): AuditStorage {
     async add (rows) { add(rows) },
     async list (from, to, limit) { return (listQuery.all(from, to, limit) as StoredRow[]).map(toEntry) },
     async prune (before) { return pruneQuery.run(before).changes },
-    async close () {
-      if (db.open) db.close()
-    }
+    async close () { closeDatabase(db) }
   }
 }

@@ -1,12 +1,11 @@
-import Database from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
+import type Database from 'better-sqlite3'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import {
   STEP_MS, addTally,
   type DiskRecord, type DiskSeries, type HistoryStorage, type Incident, type MinuteRecord, type RetentionCutoffs,
   type SeriesPoint, type Step, type Tally, type Transition
 } from './storage.ts'
+import { closeDatabase, openDatabase } from '../../lib/sqlite.ts'
 import { createWriteBatches } from '../../lib/write-batches.ts'
 
 const TALLY_TABLES = { '1m': 'minutes', '1h': 'hours', '1d': 'days' } as const
@@ -144,15 +143,7 @@ function pruneTransaction (db: Database.Database) {
 }
 
 export function createSqliteStorage (file: string): HistoryStorage {
-  mkdirSync(dirname(file), { recursive: true })
-  const db = new Database(file)
-  db.pragma('journal_mode = WAL')
-  // In WAL mode a committed transaction survives a crash of the process with NORMAL.
-  db.pragma('synchronous = NORMAL')
-  db.pragma('journal_size_limit = 4194304')
-  // A checkpoint runs inside the commit that crosses this many pages: small ones hold the event loop briefly.
-  db.pragma('wal_autocheckpoint = 250')
-  db.exec(SCHEMA)
+  const db = openDatabase(file, SCHEMA)
 
   const keys = new Map<string, number>()
   for (const row of db.prepare('SELECT key, id FROM servers').all() as Array<{ key: number, id: string }>) keys.set(row.id, row.key)
@@ -265,10 +256,8 @@ export function createSqliteStorage (file: string): HistoryStorage {
     },
     async serverIds () { return [...keys.keys()] },
     async close () {
-      if (!db.open) return
-      transitions.flush()
-      db.pragma('wal_checkpoint(TRUNCATE)')
-      db.close()
+      if (db.open) transitions.flush()
+      closeDatabase(db)
     }
   }
 }

@@ -14,7 +14,7 @@ export interface AvailabilityOptions {
   probe?: boolean
 }
 
-const IDLE_PINGER: Pinger = { setTargets () {}, error: null, restarts: 0, close: async () => {} }
+const IDLE_PINGER: Pinger = { setTargets () {}, changeTargets () {}, error: null, restarts: 0, close: async () => {} }
 
 /**
  * The ICMP side of the monitor: names resolved to addresses, one fping target per
@@ -50,15 +50,22 @@ export function createAvailability (ctx: MonitorContext, options: AvailabilityOp
   })
   const pingTimeout = effectivePingTimeout(options.pingIntervalMs, options.pingTimeoutMs)
 
-  let targetsDirty = false
-  /** Coalesces the target updates of one tick (an import adds a thousand servers at once). */
-  function targetsChanged () {
-    if (targetsDirty) return
-    targetsDirty = true
-    setImmediate(() => {
-      targetsDirty = false
-      pinger.setTargets(byAddress.keys())
-    })
+  /**
+   * Addresses that may have been gained or lost since the pinger was last told. The changes
+   * of one tick go together (an import adds a thousand servers at once), and only they: with
+   * 50,000 servers the whole target set is far too big to hand over per change.
+   */
+  const touched = new Set<string>()
+  function targetsChanged (address: string) {
+    if (touched.size === 0) setImmediate(tellPinger)
+    touched.add(address)
+  }
+  function tellPinger () {
+    const added: string[] = []
+    const removed: string[] = []
+    for (const address of touched) (byAddress.has(address) ? added : removed).push(address)
+    touched.clear()
+    pinger.changeTargets(added, removed)
   }
 
   function setAddress (entry: Entry, address: string | null) {
@@ -66,15 +73,20 @@ export function createAvailability (ctx: MonitorContext, options: AvailabilityOp
     if (entry.address !== null) {
       const set = byAddress.get(entry.address)
       set?.delete(entry)
-      if (set?.size === 0) byAddress.delete(entry.address)
+      if (set?.size === 0) {
+        byAddress.delete(entry.address)
+        targetsChanged(entry.address)
+      }
     }
     entry.address = address
     if (address !== null) {
-      const set = byAddress.get(address) ?? new Set()
+      let set = byAddress.get(address)
+      if (set === undefined) {
+        byAddress.set(address, set = new Set())
+        targetsChanged(address)
+      }
       set.add(entry)
-      byAddress.set(address, set)
     }
-    targetsChanged()
   }
 
   async function resolveTarget (entry: Entry) {

@@ -34,25 +34,28 @@ export type { Pinger, PingerOptions, PingResult } from './types.ts'
 const newShard = (id: number): Shard => ({ id, targets: new Set(), proc: null, failures: 0, failing: null, restartTimer: null, changeTimer: null, firstChangeAt: null })
 
 /**
- * Applies a new target set to the shards: removed targets leave their shard, new ones are
- * placed (see placeTargets). Returns the shards whose list changed.
+ * Applies a change of the target set to the shards: `removed` targets leave their shard, new
+ * ones in `added` are placed (see placeTargets; a shard already waiting to restart counts as
+ * changed, so a burst spread over ticks keeps joining it). Costs O(change + shards), whatever
+ * the number of targets. Returns the shards whose list changed.
  */
-function updateShards (state: PingerState, wanted: Set<string>): { changed: Set<Shard>, added: number, removed: number } {
+function updateShards (state: PingerState, added: Set<string>, removed: Iterable<string>): { changed: Set<Shard>, added: number, removed: number } {
   const { shards, byTarget } = state
   const changed = new Set<Shard>()
-  let removed = 0
-  for (const [address, shard] of byTarget) {
-    if (wanted.has(address)) continue
+  let removedCount = 0
+  for (const address of removed) {
+    const shard = byTarget.get(address)
+    if (shard === undefined) continue
     byTarget.delete(address)
     shard.targets.delete(address)
     changed.add(shard)
-    removed++
+    removedCount++
   }
-  const added = [...wanted].filter((a) => !byTarget.has(a))
-  const plan = placeTargets(shards.map((s) => ({ size: s.targets.size, changed: changed.has(s) })), added.length, state.layout.targetsPerProcess)
+  const placed = [...added].filter((a) => !byTarget.has(a))
+  const plan = placeTargets(shards.map((s) => ({ size: s.targets.size, changed: changed.has(s) || s.changeTimer !== null })), placed.length, state.layout.targetsPerProcess)
   let next = 0
   const assign = (shard: Shard, count: number): void => {
-    for (const address of added.slice(next, next + count)) {
+    for (const address of placed.slice(next, next + count)) {
       shard.targets.add(address)
       byTarget.set(address, shard)
     }
@@ -65,7 +68,7 @@ function updateShards (state: PingerState, wanted: Set<string>): { changed: Set<
     shards.push(shard)
     assign(shard, size)
   }
-  return { changed, added: added.length, removed }
+  return { changed, added: placed.length, removed: removedCount }
 }
 
 export function createPinger (opts: PingerOptions): Pinger {
@@ -121,22 +124,38 @@ export function createPinger (opts: PingerOptions): Pinger {
   })
 
   function setTargets (addresses: Iterable<string>): void {
+    const wanted = validTargets(addresses)
+    if (wanted === null) return
+    changeShards(wanted, [...byTarget.keys()].filter((a) => !wanted.has(a)))
+  }
+
+  function changeTargets (added: Iterable<string>, removed: Iterable<string>): void {
+    const wanted = validTargets(added)
+    if (wanted !== null) changeShards(wanted, removed)
+  }
+
+  /** The IP literals among `addresses` (the rest is logged); null after close(). */
+  function validTargets (addresses: Iterable<string>): Set<string> | null {
     if (state.closed) {
-      log.warn('fping: setTargets after close() ignored')
-      return
+      log.warn('fping: target change after close() ignored')
+      return null
     }
     const { wanted, invalid } = ipTargets(addresses)
     if (invalid.length > 0) {
       log.warn({ dropped: invalid.slice(0, 20), count: invalid.length }, 'fping: dropped targets that are not IP literals')
     }
-    const { changed, added, removed } = updateShards(state, wanted)
+    return wanted
+  }
+
+  function changeShards (added: Set<string>, removed: Iterable<string>): void {
+    const { changed, added: addedCount, removed: removedCount } = updateShards(state, added, removed)
     if (changed.size === 0) return
     for (const shard of changed) {
       if (shard.targets.size === 0) supervisor.removeShard(shard)
       else supervisor.restartSoon(shard)
     }
     availability.shardsChanged()
-    log.debug({ added, removed, changed: changed.size, shards: shards.length, targets: byTarget.size }, 'fping: targets updated')
+    log.debug({ added: addedCount, removed: removedCount, changed: changed.size, shards: shards.length, targets: byTarget.size }, 'fping: targets updated')
     reader.scheduleSweep()
     availability.refresh()
   }
@@ -160,6 +179,7 @@ export function createPinger (opts: PingerOptions): Pinger {
 
   return {
     setTargets,
+    changeTargets,
     get error () { return availability.error },
     get restarts () { return state.restarts },
     close

@@ -16,8 +16,11 @@ export interface ReceivedRequest {
   json: any
 }
 
-/** How to answer the n-th request (from 0): a status, or `hang` (never answer). */
-export type Answer = number | 'hang' | { status: number, body: string }
+/**
+ * How to answer the n-th request (from 0): a status, `hang` (never answer), `slow-body` (200
+ * and its headers at once, then a body that never ends), or a status with a body and headers.
+ */
+export type Answer = number | 'hang' | 'slow-body' | { status: number, body: string, headers?: Record<string, string> }
 
 export interface HttpReceiver {
   url: string
@@ -37,12 +40,13 @@ export async function startHttpReceiver (t: Test, answer: (request: ReceivedRequ
       const request: ReceivedRequest = { at: Date.now(), path: req.url ?? '', headers: req.headers, body, json }
       const reply = answer(request, requests.length)
       requests.push(request)
-      if (reply === 'hang') {
+      if (reply === 'hang' || reply === 'slow-body') {
+        if (reply === 'slow-body') res.writeHead(200, { 'content-type': 'text/plain' }).write('o')
         hanging.add(res)
         return
       }
-      const { status, body: text } = typeof reply === 'number' ? { status: reply, body: reply < 300 ? 'ok' : `error ${reply}` } : reply
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(text)
+      const { status, body: text, headers = {} } = typeof reply === 'number' ? { status: reply, body: reply < 300 ? 'ok' : `error ${reply}` } : reply
+      res.writeHead(status, { 'content-type': 'text/plain', ...headers }).end(text)
     })
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -57,6 +61,8 @@ export interface ReceivedMail {
   at: number
   /** Who logged in (undefined without AUTH). */
   user: string | undefined
+  /** Whether the message came over TLS (after STARTTLS). */
+  secure: boolean
   from: string
   to: string[]
   /** The raw message as it arrived. */
@@ -85,17 +91,29 @@ function parseMessage (raw: string): { headers: Record<string, string>, text: st
 export interface SmtpReceiver {
   port: number
   mails: ReceivedMail[]
+  /** Every AUTH a client tried: the username, and whether the connection was encrypted then. */
+  logins: Array<{ username: string | undefined, secure: boolean }>
 }
 
-/** smtp-server on 127.0.0.1 without TLS, accepting only `username`/`password` when given. */
-export async function startSmtpReceiver (t: Test, credentials?: { username: string, password: string }): Promise<SmtpReceiver> {
+export interface SmtpReceiverOptions {
+  /** AUTH is offered (also in clear) and only these are accepted; without them AUTH is off. */
+  credentials?: { username: string, password: string }
+  /** STARTTLS is offered with this certificate; without it STARTTLS is off. */
+  tls?: { key: string, cert: string }
+}
+
+/** smtp-server on 127.0.0.1 that records each message and each login. */
+export async function startSmtpReceiver (t: Test, { credentials, tls }: SmtpReceiverOptions = {}): Promise<SmtpReceiver> {
   const mails: ReceivedMail[] = []
+  const logins: SmtpReceiver['logins'] = []
   const server = new SMTPServer({
-    disabledCommands: credentials === undefined ? ['STARTTLS', 'AUTH'] : ['STARTTLS'],
+    disabledCommands: [...(tls === undefined ? ['STARTTLS'] : []), ...(credentials === undefined ? ['AUTH'] : [])],
+    ...tls,
     allowInsecureAuth: true,
     authOptional: credentials === undefined,
     logger: false,
-    onAuth (auth, _session, callback) {
+    onAuth (auth, session, callback) {
+      logins.push({ username: auth.username, secure: session.secure })
       if (auth.username === credentials?.username && auth.password === credentials?.password) return callback(null, { user: auth.username })
       callback(new Error('Invalid username or password'))
     },
@@ -107,6 +125,7 @@ export async function startSmtpReceiver (t: Test, credentials?: { username: stri
         mails.push({
           at: Date.now(),
           user: session.user as string | undefined,
+          secure: session.secure,
           from: session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address,
           to: session.envelope.rcptTo.map(address => address.address),
           raw,
@@ -118,5 +137,5 @@ export async function startSmtpReceiver (t: Test, credentials?: { username: stri
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>(resolve => server.close(() => resolve())))
-  return { port: (server.server.address() as AddressInfo).port, mails }
+  return { port: (server.server.address() as AddressInfo).port, mails, logins }
 }

@@ -19,15 +19,9 @@
 import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { createHash } from 'node:crypto'
-import { promisify } from 'node:util'
 import { XMLBuilder, XMLParser } from 'fast-xml-parser'
-
-const execFileP = promisify(execFile)
+import { selfSignedCertificate } from './certificate.ts'
 
 export interface FakeLun {
   /** The LUN path, e.g. `/vol/vol1/lun1` (REST `name`, ZAPI `path`). */
@@ -79,32 +73,6 @@ export interface FakeOntap {
   /** The PEM certificate the filer presents. */
   cert: string
   close: () => Promise<void>
-}
-
-// ---------------------------------------------------------------------------
-// Certificate (made once per process)
-
-let certPromise: Promise<{ key: string, cert: string }> | undefined
-
-async function makeCertificate (): Promise<{ key: string, cert: string }> {
-  try {
-    await execFileP('openssl', ['version'])
-  } catch {
-    throw new Error('fake-ontap needs the `openssl` command to make its self-signed certificate; install openssl')
-  }
-  const dir = await mkdtemp(join(tmpdir(), 'fake-ontap-'))
-  try {
-    const keyFile = join(dir, 'key.pem')
-    const certFile = join(dir, 'cert.pem')
-    await execFileP('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-keyout', keyFile, '-out', certFile
-    ])
-    return { key: await readFile(keyFile, 'utf8'), cert: await readFile(certFile, 'utf8') }
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -387,7 +355,7 @@ function authorized (req: IncomingMessage, opts: FakeOntapOptions): boolean {
 }
 
 export async function startFakeOntap (options: FakeOntapOptions): Promise<FakeOntap> {
-  const { key, cert } = await (certPromise ??= makeCertificate())
+  const { key, cert } = await selfSignedCertificate()
   const opts: FakeOntapOptions = { ...options }
   let rows = rowsOf(opts.luns)
   let requests = 0

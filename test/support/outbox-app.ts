@@ -5,34 +5,54 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Alert, Channel } from '../../schemas/alerts.ts'
-import type { AlertConfig, AlertOutbox } from '../../plugins/alerts/types.ts'
+import type { AlertConfig, AlertOutbox, ConfigChanges } from '../../plugins/alerts/types.ts'
+import type { AuditListener } from '../../lib/store/types.ts'
 import alertOutbox, { type AlertOutboxOptions } from '../../plugins/alerts/outbox.ts'
 
-/** An AlertConfig over `channels` (edit the array to change the configuration). */
-export const stubAlertConfig = (channels: Channel[]) => fp(async function stubConfigStore (fastify) {
-  const config: AlertConfig = {
-    channels: () => channels,
-    channel: id => channels.find(channel => channel.id === id),
-    alertRules: () => [],
-    maintenanceWindows: () => []
+/**
+ * An AlertConfig over `channels` (edit the array to change the configuration, then call
+ * `changed` with the channel's id, as the store reports an edit to its audit listeners).
+ */
+export function stubAlertConfig (channels: Channel[]) {
+  const listeners = new Set<AuditListener>()
+  const plugin = fp(async function stubConfigStore (fastify) {
+    const config: AlertConfig & ConfigChanges = {
+      channels: () => channels,
+      channel: id => channels.find(channel => channel.id === id),
+      alertRules: () => [],
+      maintenanceWindows: () => [],
+      onAudit (listener) {
+        listeners.add(listener)
+        return () => listeners.delete(listener)
+      }
+    }
+    fastify.decorate('configStore', config)
+  }, { name: 'estatus-config-store' })
+  const changed = (id: string) => {
+    for (const listener of listeners) {
+      listener({ action: 'update', origin: { actor: 'test', address: null }, items: [{ action: 'update', kind: 'channel', id, name: id }] })
+    }
   }
-  fastify.decorate('configStore', config)
-}, { name: 'estatus-config-store' })
+  return { plugin, changed }
+}
 
 export interface OutboxApp {
   app: FastifyInstance
   outbox: AlertOutbox
   /** Every log line written so far (level trace). */
   logs: string[]
+  /** Reports an edit of the channel, as the store does. */
+  changed (channelId: string): void
 }
 
 export async function startOutbox (options: AlertOutboxOptions & { channels: Channel[] }): Promise<OutboxApp> {
   const logs: string[] = []
   const app = Fastify({ logger: { level: 'trace', stream: { write: (line: string) => { logs.push(line) } } } })
-  await app.register(stubAlertConfig(options.channels))
+  const config = stubAlertConfig(options.channels)
+  await app.register(config.plugin)
   await app.register(alertOutbox, options)
   await app.ready()
-  return { app, outbox: app.getDecorator<AlertOutbox>('alertOutbox'), logs }
+  return { app, outbox: app.getDecorator<AlertOutbox>('alertOutbox'), logs, changed: config.changed }
 }
 
 let serial = 0

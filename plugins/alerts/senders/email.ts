@@ -1,11 +1,9 @@
 import { createTransport } from 'nodemailer'
 import { shortReason } from '../../../probes/redact.ts'
 import type { Alert, EmailChannel } from '../../../schemas/alerts.ts'
-import type { DeliveryOutcome } from '../types.ts'
+import type { AttemptOutcome } from '../types.ts'
 import { alertText, alertTitle } from '../render.ts'
-import type { DeliveryTimeouts } from './http.ts'
-
-const REASON_LENGTH = 100
+import { REASON_LENGTH, attemptTimeoutMs, type DeliveryTimeouts } from './http.ts'
 
 /** The leading reply code of an SMTP answer such as "250 2.0.0 Ok: queued". */
 const replyCode = (response: string | undefined) => {
@@ -16,24 +14,26 @@ const replyCode = (response: string | undefined) => {
 /**
  * One message over SMTP with nodemailer, a connection of its own (alerts are rare; a pool
  * would hold connections open for nothing). The delivery key is the Message-ID's local part
- * and an `X-Estatus-Delivery` header, so a receiver can drop a repeat.
+ * and an `X-Estatus-Delivery` header, so a receiver can drop a repeat. With a username and
+ * without `secure`, STARTTLS is required: the password never crosses the network in clear.
+ * The attempt is cut after the same time in all as an HTTP one (a server trickling its
+ * replies passes every per-step timeout).
  */
 export async function sendEmail (channel: EmailChannel, alert: Alert, key: string, timeouts: DeliveryTimeouts,
-  redact: (text: string) => string, signal: AbortSignal): Promise<DeliveryOutcome> {
+  redact: (text: string) => string, signal: AbortSignal): Promise<AttemptOutcome> {
   const started = performance.now()
   const elapsed = () => Math.round(performance.now() - started)
+  const loggingIn = channel.username !== undefined && channel.username !== ''
   const transport = createTransport({
     host: channel.host,
     port: channel.port,
     secure: channel.secure,
-    ...(channel.username === undefined || channel.username === '' ? {} : { auth: { user: channel.username, pass: channel.password ?? '' } }),
+    ...(loggingIn ? { auth: { user: channel.username!, pass: channel.password ?? '' }, requireTLS: !channel.secure } : {}),
     connectionTimeout: timeouts.connectMs,
     greetingTimeout: timeouts.headersMs,
     socketTimeout: timeouts.bodyMs,
     dnsTimeout: timeouts.connectMs
   })
-  const abort = () => transport.close()
-  signal.addEventListener('abort', abort, { once: true })
   try {
     const info = await transport.sendMail({
       from: channel.from,
@@ -43,7 +43,8 @@ export async function sendEmail (channel: EmailChannel, alert: Alert, key: strin
       messageId: `<${key}@${channel.from.split('@').at(-1)}>`,
       headers: { 'X-Estatus-Delivery': key },
       disableFileAccess: true,
-      disableUrlAccess: true
+      disableUrlAccess: true,
+      signal: AbortSignal.any([signal, AbortSignal.timeout(attemptTimeoutMs(timeouts))])
     })
     return { delivered: true, ...optionalStatus(replyCode(info.response)), durationMs: elapsed() }
   } catch (err) {
@@ -51,7 +52,6 @@ export async function sendEmail (channel: EmailChannel, alert: Alert, key: strin
     const said = responseCode === undefined ? `${code ?? 'Error'}: ${message ?? ''}` : `SMTP ${responseCode}: ${response ?? message ?? ''}`
     return { delivered: false, ...optionalStatus(responseCode), error: shortReason(redact(said), REASON_LENGTH), durationMs: elapsed() }
   } finally {
-    signal.removeEventListener('abort', abort)
     transport.close()
   }
 }

@@ -1,6 +1,6 @@
 import { Agent, errors, request } from 'undici'
 import { shortReason } from '../../../probes/redact.ts'
-import type { DeliveryOutcome } from '../types.ts'
+import type { AttemptOutcome } from '../types.ts'
 
 /** How long a receiver may take: to accept the connection, to answer, between parts of its answer. */
 export interface DeliveryTimeouts {
@@ -12,10 +12,17 @@ export interface DeliveryTimeouts {
 }
 export const DEFAULT_TIMEOUTS: DeliveryTimeouts = { connectMs: 10_000, headersMs: 15_000, bodyMs: 15_000 }
 
+/** The longest one attempt may take in all (40 s by default): a receiver trickling its answer must not hold its channel. */
+export const attemptTimeoutMs = (timeouts: DeliveryTimeouts) => timeouts.connectMs + timeouts.headersMs + timeouts.bodyMs
+
 /** Of a receiver's answer only its beginning is read, for the reason of a failure. */
 const ANSWER_READ = 1024
-/** The reason taken from an answer: short, it lands in the log and the alert log. */
-const REASON_LENGTH = 100
+/** The reason taken from an answer (HTTP or SMTP): short, it lands in the log and the alert log. */
+export const REASON_LENGTH = 100
+/** Client errors that say "not now" rather than "never": retried like any failure. */
+const TRANSIENT_CLIENT_ERRORS = new Set([408, 425, 429])
+/** Answers whose `Retry-After` says when to try again. */
+const RETRY_AFTER_STATUSES = new Set([429, 503])
 
 const NETWORK_REASONS: Record<string, string> = {
   UND_ERR_CONNECT_TIMEOUT: 'connect timeout',
@@ -48,9 +55,18 @@ async function readHead (body: AsyncIterable<Buffer>): Promise<string> {
   return text.slice(0, ANSWER_READ)
 }
 
+/** `Retry-After` in ms from `now`: delay-seconds or an HTTP date (RFC 9110 §10.2.3); undefined when absent or unreadable. */
+export function retryAfterMs (header: string | string[] | undefined, now: number): number | undefined {
+  const value = (Array.isArray(header) ? header[0] : header)?.trim()
+  if (value === undefined || value === '') return undefined
+  if (/^\d+$/.test(value)) return Number(value) * 1000
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+}
+
 export interface HttpPoster {
   /** POSTs a JSON body; resolves with the outcome, never rejects. */
-  post (url: string, body: string, headers: Record<string, string>, redact: (text: string) => string, signal: AbortSignal): Promise<DeliveryOutcome>
+  post (url: string, body: string, headers: Record<string, string>, redact: (text: string) => string, signal: AbortSignal): Promise<AttemptOutcome>
   close (): Promise<void>
 }
 
@@ -61,8 +77,7 @@ export function createHttpPoster (timeouts: DeliveryTimeouts): HttpPoster {
     headersTimeout: timeouts.headersMs,
     bodyTimeout: timeouts.bodyMs
   })
-  // A receiver trickling its answer byte by byte must not hold its channel forever either.
-  const overallMs = timeouts.connectMs + timeouts.headersMs + timeouts.bodyMs
+  const overallMs = attemptTimeoutMs(timeouts)
 
   return {
     async post (url, body, headers, redact, signal) {
@@ -76,11 +91,24 @@ export function createHttpPoster (timeouts: DeliveryTimeouts): HttpPoster {
           dispatcher: agent,
           signal: AbortSignal.any([signal, AbortSignal.timeout(overallMs)])
         })
-        const answer = await readHead(response.body)
         const status = response.statusCode
-        if (status >= 200 && status < 300) return { delivered: true, status, durationMs: elapsed() }
+        if (status >= 200 && status < 300) {
+          // Delivered once the status says so: the answer's body is thrown away, not waited
+          // for, so a slow one cannot turn a delivery into a resend (the timeout still ends it).
+          response.body.dump({ limit: ANSWER_READ }).catch(() => {})
+          return { delivered: true, status, durationMs: elapsed() }
+        }
+        const answer = await readHead(response.body)
         const reason = shortReason(redact(answer), REASON_LENGTH)
-        return { delivered: false, status, error: reason === '' ? `HTTP ${status}` : `HTTP ${status}: ${reason}`, durationMs: elapsed() }
+        const waitMs = RETRY_AFTER_STATUSES.has(status) ? retryAfterMs(response.headers['retry-after'], Date.now()) : undefined
+        return {
+          delivered: false,
+          status,
+          error: reason === '' ? `HTTP ${status}` : `HTTP ${status}: ${reason}`,
+          durationMs: elapsed(),
+          ...(status >= 400 && status < 500 && !TRANSIENT_CLIENT_ERRORS.has(status) ? { permanent: true } : {}),
+          ...(waitMs === undefined ? {} : { retryAfterMs: waitMs })
+        }
       } catch (err) {
         return { delivered: false, error: describeError(err, redact), durationMs: elapsed() }
       }

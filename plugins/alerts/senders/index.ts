@@ -1,5 +1,5 @@
 import type { Alert, Channel } from '../../../schemas/alerts.ts'
-import type { DeliveryOutcome } from '../types.ts'
+import type { AttemptOutcome } from '../types.ts'
 import { sendEmail } from './email.ts'
 import { createHttpPoster, type DeliveryTimeouts } from './http.ts'
 import { channelRedactor } from './redact.ts'
@@ -17,7 +17,7 @@ export interface Message {
 
 export interface Senders {
   /** One attempt; resolves with the outcome (errors redacted of the channel's secrets), never rejects. */
-  send (channel: Channel, message: Message, signal: AbortSignal): Promise<DeliveryOutcome>
+  send (channel: Channel, message: Message, signal: AbortSignal): Promise<AttemptOutcome>
   close (): Promise<void>
 }
 
