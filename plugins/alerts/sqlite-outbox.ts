@@ -1,6 +1,7 @@
 import type { Alert, AlertKind, AlertLogEntry, Delivery } from '../../schemas/alerts.ts'
 import { closeDatabase, openDatabase } from '../../lib/sqlite.ts'
-import type { OutboxStorage } from './outbox-storage.ts'
+import { createWriteBatches } from '../../lib/write-batches.ts'
+import type { NewDelivery, OutboxStorage } from './outbox-storage.ts'
 import type { OpenAlert } from './types.ts'
 
 // Tables of their own in the history database (`alerts` and `alert_deliveries`, beside the
@@ -43,6 +44,8 @@ interface DeliveryRow {
 const DELIVERY_COLUMNS = `d.key AS key, d.channel_id AS channelId, d.state AS state, d.attempts AS attempts, d.created_at AS createdAt,
   d.next_attempt_at AS nextAttemptAt, d.last_attempt_at AS lastAttemptAt, d.delivered_at AS deliveredAt, d.last_error AS lastError`
 
+interface AddedAlert { alert: Alert, deliveries: NewDelivery[], now: number }
+
 interface OpenAlertRow extends Pick<OpenAlert, 'kind' | 'ruleId' | 'serverId' | 'at'> {
   since: string
   position: number | null
@@ -75,7 +78,12 @@ export function createSqliteOutbox (file: string): OutboxStorage {
   const insertDelivery = db.prepare(`INSERT OR IGNORE INTO alert_deliveries
     (key, alert_id, channel_id, state, attempts, created_at, next_attempt_at, last_attempt_at, delivered_at, last_error)
     VALUES (@key, @alertId, @channelId, @state, @attempts, @now, @now, @at, @deliveredAt, @error)`)
-  const add = db.transaction((alert: Alert, deliveries: Parameters<OutboxStorage['add']>[1], now: number) => {
+  // The alerts of one turn of the event loop in one transaction: a burst of 1,000 single
+  // alerts is a few commits, not 1,000 (each caller still resolves after its own).
+  const adds = createWriteBatches<AddedAlert>(db.transaction((batch: AddedAlert[]) => {
+    for (const { alert, deliveries, now } of batch) addAlert(alert, deliveries, now)
+  }))
+  function addAlert (alert: Alert, deliveries: NewDelivery[], now: number) {
     const at = Date.parse(alert.at)
     insertAlert.run(alert.id, Number.isNaN(at) ? now : at, alert.kind, JSON.stringify(alert))
     for (const { channelId, key, attempt } of deliveries) {
@@ -91,7 +99,7 @@ export function createSqliteOutbox (file: string): OutboxStorage {
         error: attempt?.error ?? null
       })
     }
-  })
+  }
 
   const queueQuery = db.prepare(`SELECT ${DELIVERY_COLUMNS}, a.body AS body FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
     WHERE d.channel_id = ? AND d.state = 'pending' ORDER BY d.seq LIMIT ?`)
@@ -148,7 +156,7 @@ export function createSqliteOutbox (file: string): OutboxStorage {
     FROM ranked WHERE n = 1 AND kind IN ('down', 'disk')`)
 
   return {
-    async add (alert, deliveries, now) { add(alert, deliveries, now) },
+    add: (alert, deliveries, now) => adds.add({ alert, deliveries, now }),
     async queue (channelId, limit) {
       const rows = queueQuery.all(channelId, limit) as Array<DeliveryRow & { body: string }>
       return rows.map(row => ({
@@ -197,6 +205,9 @@ export function createSqliteOutbox (file: string): OutboxStorage {
         ...(row.kind === 'disk' && { disk: { name: row.diskName!, byDays: row.byDays === 1 } })
       }))
     },
-    async close () { closeDatabase(db) }
+    async close () {
+      if (db.open) adds.flush()
+      closeDatabase(db)
+    }
   }
 }
