@@ -190,7 +190,14 @@ async function main () {
       console.error(`${label}: ${flippedAt.size} flips, ${row.received} received`)
       await hosts.addressesUp()
       await allOnline()
-      await sleep(3000) // the ups are delivered before the next case
+      // The ups are delivered before the next case: until the receivers have been quiet for 3 s.
+      const online = Date.now()
+      const received = () => receivers.reduce((sum, r) => sum + r.requests, 0)
+      for (let before = -1; before !== received();) {
+        before = received()
+        await sleep(3000)
+      }
+      if (expectAlerts) console.error(`${label}: the ups delivered ${((Date.now() - online - 3000) / 1000).toFixed(1)} s or less after all were online`)
       return row
     }
 

@@ -1,7 +1,8 @@
 // The rules engine of SPEC §10 on its own: a driven clock, plain AlertConfig objects and a
 // recording outbox (the seams of plugins/alerts/types.ts). The same engine runs inside the
 // app in test/alerts.test.ts, fed by real probes.
-import t from 'tap'
+import t, { type Test as Tap } from 'tap'
+import { join } from 'node:path'
 import type { Alert, AlertRule, MaintenanceWindow } from '../schemas/alerts.ts'
 import type { GroupConfig } from '../schemas/config.ts'
 import type { DiskInfo } from '../schemas/status.ts'
@@ -9,6 +10,9 @@ import { createAlertEngine } from '../plugins/alerts/engine.ts'
 import { occurrenceAt } from '../plugins/alerts/maintenance.ts'
 import { stormCluster, stormThreshold, STORM_HOLD_MS } from '../plugins/alerts/storm.ts'
 import { formatDuration } from '../plugins/alerts/messages.ts'
+import { createSqliteOutbox } from '../plugins/alerts/sqlite-outbox.ts'
+import type { OpenAlert } from '../plugins/alerts/types.ts'
+import { tempDir } from './support/app.ts'
 
 const T0 = Date.parse('2026-01-05T10:00:00.000Z')
 const S = 1000
@@ -43,11 +47,13 @@ interface Setup {
   windows?: MaintenanceWindow[]
   servers?: number
   groups?: GroupConfig[]
+  /** A restart at `at`: the engine takes up `open` (from the alert log) and no server is decided yet. */
+  restart?: { at: number, open: OpenAlert[] }
 }
 
-/** The engine over `servers` servers named after their ids, every one online to begin with. */
+/** The engine over `servers` servers named after their ids, every one online to begin with (unless restarted). */
 function harness (setup: Setup = {}) {
-  let now = T0
+  let now = setup.restart?.at ?? T0
   const config = { rules: setup.rules ?? [rule()], windows: setup.windows ?? [], groups: setup.groups ?? [] }
   const servers = ids(setup.servers ?? 3).map((id, i) => ({ id, name: `web-${i + 1}`, ip: `10.0.0.${i + 1}` }))
   const sent: Array<{ alert: Alert, channelIds: readonly string[] }> = []
@@ -66,7 +72,8 @@ function harness (setup: Setup = {}) {
     setMaintenance: (id, inside) => { maintenance.push([id, inside]) },
     newId: () => `alert-${++n}`
   })
-  for (const server of servers) engine.availability(server.id, true)
+  if (setup.restart === undefined) for (const server of servers) engine.availability(server.id, true)
+  else engine.restore(setup.restart.open)
   return {
     engine,
     config,
@@ -349,6 +356,97 @@ t.test('days to full from the forecast: fires at or below the rule\'s days, re-a
   t.equal(h.sent.length, 2, 'again after the forecast went away (no growth) and came back')
   const h2 = harness({ servers: 1, rules: [rule({ on: ['disk'], diskPercent: 90 })] })
   t.notOk(h2.engine.wantsForecast('server-001'), 'no days-to-full rule: no forecast is read')
+})
+
+/**
+ * A restart `gapMs` after `before`'s last moment: its alerts go into a real SQLite outbox's
+ * log, and a new engine (with `setup`) takes up what the log says is open, as alerting.ts does.
+ */
+async function restarted (t: Tap, before: ReturnType<typeof harness>, setup: Setup, gapMs: number) {
+  const storage = createSqliteOutbox(join(await tempDir(t), 'history.sqlite'))
+  t.teardown(() => storage.close())
+  for (const alert of before.alerts()) await storage.add(alert, [], Date.parse(alert.at))
+  return harness({ ...setup, restart: { at: before.now + gapMs, open: await storage.openAlerts() } })
+}
+
+t.test('after a restart: no second down for a server still down, its up once the monitor says online, re-notify from the last', async t => {
+  const setup: Setup = { servers: 3, rules: [rule({ renotifyMinutes: 30 }), rule({ id: 'rule-2', name: 'Deleted', scope: { serverIds: ['server-001'], groupIds: [] } })] }
+  const before = harness(setup)
+  before.down('server-001', 'server-002')
+  before.advance(MIN)
+  before.up('server-002')
+  before.advance(9 * MIN)
+  t.same(before.alerts().map(alert => `${alert.kind} ${alert.server.name} ${alert.rule.id}`), ['down web-1 rule-1', 'down web-1 rule-2', 'down web-2 rule-1', 'up web-2 rule-1'])
+
+  // Down 5 minutes, rule-2 deleted meanwhile.
+  const after = await restarted(t, before, { ...setup, rules: [setup.rules![0]!] }, 5 * MIN)
+  after.advance(30 * S)
+  t.same(after.sent, [], 'nothing before the monitor has decided')
+  after.down('server-001', 'server-002', 'server-003')
+  t.same(after.kinds(), ['down web-2', 'down web-3'], 'web-1 is still down: no second down; web-2\'s last alert was its up: a new down')
+  after.advance(T0 + 30 * MIN - after.now - S)
+  t.equal(after.sent.length, 2, 'no re-notification before 30 minutes after the down sent before the restart')
+  after.advance(S)
+  t.same(after.kinds().slice(2), ['down web-1'])
+  t.match(after.alerts()[2], { since: new Date(T0).toISOString(), durationSeconds: 1800, message: /^STILL DOWN: web-1 .* for 30m / })
+  after.up('server-001')
+  t.same(after.kinds().slice(3), ['up web-1'], 'its up, once: rule-2 is gone and sends none')
+  t.match(after.alerts()[3], { rule: { id: 'rule-1' }, durationSeconds: 1800, message: 'UP: web-1 (10.0.0.1) is up again after 30m down' })
+
+  const back = await restarted(t, before, setup, 5 * MIN)
+  back.up('server-001', 'server-002', 'server-003')
+  t.same(back.alerts().map(alert => `${alert.kind} ${alert.server.name} ${alert.rule.id}`), ['up web-1 rule-1', 'up web-1 rule-2'],
+    'back while the process was down: its ups when the monitor says online, nothing for the others')
+  t.equal(back.alerts()[0]!.durationSeconds, 15 * 60, 'down from its flip until the monitor saw it online')
+})
+
+t.test('after a restart: a storm is re-notified once the monitor has decided, and its one up names every server it announced', async t => {
+  const rack = ids(12)
+  const setup: Setup = { servers: 12, groups: [group('group-1', 'Rack A', rack)], rules: [rule({ renotifyMinutes: 30 })] }
+  const before = harness(setup)
+  before.down(...rack.slice(0, 10))
+  before.advance(STORM_HOLD_MS + 20 * S)
+  before.down('server-011')
+  before.advance(STORM_HOLD_MS)
+  t.same(before.kinds(), ['down storm Rack A', 'down storm Rack A'], 'a storm and its follow-up')
+
+  const after = await restarted(t, before, setup, 40 * MIN)
+  after.advance(5 * S)
+  t.same(after.sent, [], 'its re-notification is due, but the monitor has not decided')
+  after.down(...rack.slice(0, 9), 'server-011')
+  after.up('server-012')
+  t.same(after.sent, [], 'not while one of it is undecided')
+  after.up('server-010')
+  t.same(after.alerts().map(alert => [alert.kind, alert.storm?.servers.map(server => server.id)]), [['down', [...rack.slice(0, 9), 'server-011']]],
+    're-notified at once, naming the ten still down')
+  t.match(after.alerts()[0]!.message, /^STILL DOWN: 10 servers of group Rack A/)
+  after.advance(MIN)
+  after.up(...rack.slice(0, 9))
+  t.equal(after.sent.length, 1, 'no up while one is down')
+  after.up('server-011')
+  t.same(after.alerts().slice(1).map(alert => [alert.kind, alert.storm?.servers.map(server => server.id)]), [['up', rack.slice(0, 11)]],
+    'one up, naming the eleven it announced in the order they went down')
+  t.equal(after.alerts()[1]!.since, new Date(T0).toISOString(), 'since the storm began')
+})
+
+t.test('after a restart: a disk alert is not sent again while its condition lasts', async t => {
+  const setup: Setup = { servers: 1, rules: [rule({ on: ['disk'], diskPercent: 90, diskDaysToFull: 7 })] }
+  const disks = (percentage: number): DiskInfo[] => [{ total: 1000, used: percentage * 10, free: 1000 - percentage * 10, percentage, index: 31, name: '/', source: 'snmp' }]
+  const before = harness(setup)
+  before.engine.disks('server-001', disks(91))
+  before.engine.forecasts('server-001', new Map([['snmp:31', 5]]))
+  t.same(before.alerts().map(alert => alert.disk), [{ name: '/', percentage: 91 }, { name: '/', percentage: 91, daysToFull: 5 }])
+
+  const after = await restarted(t, before, setup, 10 * MIN)
+  after.engine.disks('server-001', disks(92))
+  after.engine.forecasts('server-001', new Map([['snmp:31', 4]]))
+  after.engine.disks('server-001', disks(89))
+  t.same(after.sent, [], 'both conditions still hold (89 %: not 2 points below)')
+  after.engine.disks('server-001', disks(88))
+  after.engine.disks('server-001', disks(90))
+  after.engine.forecasts('server-001', new Map([['snmp:31', null]]))
+  after.engine.forecasts('server-001', new Map([['snmp:31', 6]]))
+  t.same(after.alerts().map(alert => alert.disk), [{ name: '/', percentage: 90 }, { name: '/', percentage: 90, daysToFull: 6 }], 'each again once it had ended')
 })
 
 t.test('a deleted server or a new target forgets what was pending, silently', async t => {

@@ -98,6 +98,39 @@ t.test('down after forSeconds, re-notified, up after recovery; a flap shorter th
   t.match(receiver.alerts()[2], { kind: 'up', server: { id: server.id }, message: /^UP: db-1 \(10\.9\.9\.1\) is up again after 10m \d+s down$/ })
 })
 
+t.test('a restart: no second down for a server still down, its up after recovery; one back while stopped gets its up', { skip: netnsSkipReason() }, async t => {
+  const hosts = await createTestHosts(t)
+  const receiver = await startReceiver(t)
+  const dir = await tempDir(t)
+  const options = { pingIntervalMs: 200, threshold: 2, fpingPath: hosts.fpingWrapper }
+  const first = await startApp(t, options, dir)
+  const server = await data(first, 'POST', '/api/config/servers', validServer({ name: 'db-1', ip: '10.9.9.1', dnsAddress: hosts.hostAddress }))
+  await addRule(first, receiver.url, { forSeconds: 0 })
+  await waitFor(async () => (await statusOf(first, server.id)).isOnline, 15_000, 'online')
+  await hosts.linkDown()
+  await receiver.waitFor('the down alert', alerts => alerts.length === 1)
+  await first.app.close()
+
+  const second = await startApp(t, options, dir)
+  await waitFor(async () => (await statusOf(second, server.id)).consecutiveFailures >= 4, 15_000, 'offline decided again after the restart')
+  await sleep(1500)
+  t.same(receiver.alerts().map(alert => alert.kind), ['down'], 'still down after the restart: no second down')
+  await hosts.linkUp()
+  await receiver.waitFor('the up alert', alerts => alerts.length === 2)
+  t.match(receiver.alerts()[1], { kind: 'up', server: { id: server.id }, durationSeconds: Number })
+  t.ok(receiver.alerts()[1]!.durationSeconds! >= 2, `down from before the restart to after it (${receiver.alerts()[1]!.durationSeconds} s)`)
+
+  await hosts.linkDown()
+  await receiver.waitFor('a new down', alerts => alerts.length === 3)
+  await second.app.close()
+  await hosts.linkUp()
+  const third = await startApp(t, options, dir)
+  await receiver.waitFor('the up of the down sent before the restart', alerts => alerts.length === 4)
+  await waitFor(async () => (await statusOf(third, server.id)).isOnline, 15_000, 'online')
+  await sleep(1000)
+  t.same(receiver.alerts().map(alert => alert.kind), ['down', 'up', 'down', 'up'])
+})
+
 t.test('maintenance: no alert inside the window, the status says so, and the down comes when it ends', { skip: netnsSkipReason() }, async t => {
   const hosts = await createTestHosts(t)
   const receiver = await startReceiver(t)

@@ -87,6 +87,8 @@ export default fp<AlertingOptions>(async function alertingPlugin (fastify, optio
     }
   }
 
+  // What was sent before a restart: no second `down` for a server still down, an `up` for one back.
+  engine.restore(await outbox.openAlerts())
   const unsubscribeResults = monitor.onResult(onResult)
   const unsubscribeStore = store.onChange(applyChanges)
   engine.tick()

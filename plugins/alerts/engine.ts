@@ -3,7 +3,7 @@ import type { Alert, AlertRule } from '../../schemas/alerts.ts'
 import type { GroupConfig } from '../../schemas/config.ts'
 import type { DiskInfo } from '../../schemas/status.ts'
 import { diskKey } from '../history/storage.ts'
-import type { AlertConfig } from './types.ts'
+import type { AlertConfig, OpenAlert } from './types.ts'
 import { activeRules, diskRearmed, inScope } from './rules.ts'
 import { inMaintenance } from './maintenance.ts'
 import { MIN_STORM_SERVERS, STORM_HOLD_MS, STORM_WINDOW_MS, stormCluster, stormThreshold } from './storm.ts'
@@ -40,8 +40,8 @@ interface Tracked {
   since: number
   maintenance: boolean
   disks: readonly DiskInfo[] | null
-  /** Days to full per disk (by diskKey), from the last forecast. */
-  daysToFull: ReadonlyMap<string, number | null>
+  /** Days to full per disk (by diskKey), from the last forecast; null until one was read. */
+  daysToFull: ReadonlyMap<string, number | null> | null
 }
 
 /** One rule's `down` of one server: held, waiting in a storm, or sent. */
@@ -93,6 +93,12 @@ export function createAlertEngine (options: AlertEngineOptions) {
   const episodes = new Map<string, Episode>()
   let episodeCount = 0
   const diskNotices = new Map<string, DiskNotice>()
+  /**
+   * Disk alerts sent before a restart, by rule, server, the disk's name in the alert and the
+   * condition: each becomes the disk's notice at its first evaluation (the key of diskNotices
+   * is the disk's diskKey, which an alert does not carry).
+   */
+  const restoredDisks = new Map<string, DiskNotice>()
 
   let groupIndex: { of: readonly GroupConfig[], byServer: Map<string, GroupConfig[]>, byId: Map<string, GroupConfig> } | null = null
   function groupsIndex () {
@@ -112,7 +118,7 @@ export function createAlertEngine (options: AlertEngineOptions) {
   function trackedOf (id: string): Tracked {
     let server = tracked.get(id)
     if (server === undefined) {
-      server = { down: null, since: clock(), maintenance: false, disks: null, daysToFull: new Map() }
+      server = { down: null, since: clock(), maintenance: false, disks: null, daysToFull: null }
       tracked.set(id, server)
     }
     return server
@@ -296,6 +302,8 @@ export function createAlertEngine (options: AlertEngineOptions) {
       return
     }
     if (episode.sentAt !== null && episode.down.size > 0 && renotifyDue(rule, episode.sentAt, now)) {
+      // Taken up after a restart: not before the monitor has decided about each of them.
+      if ([...episode.down].some(id => (tracked.get(id)?.down ?? null) === null)) return
       const still = bySince(episode.down).filter(id => tracked.get(id)?.maintenance !== true)
       if (still.length > 0) stormAlert(rule, episode, still, now, 'down', (servers, size) => text.stormDownMessage(episode.group.name, servers, size, false, true), episode.since)
       episode.sentAt = now
@@ -321,24 +329,30 @@ export function createAlertEngine (options: AlertEngineOptions) {
       const name = disk.name ?? disk.description ?? key
       const percent = rule.diskPercent
       if (percent !== undefined) {
-        condition(pairKey(rule.id, id, key, 'percent'), disk.percentage >= percent, diskRearmed(disk.percentage, percent), repeat => ({
+        condition(pairKey(rule.id, id, key, 'percent'), pairKey(rule.id, id, name, 'percent'), disk.percentage >= percent, diskRearmed(disk.percentage, percent), repeat => ({
           disk: { name, percentage: disk.percentage },
           message: text.diskPercentMessage(infoOf(id), name, disk.percentage, percent, repeat)
         }))
       }
       const days = rule.diskDaysToFull
-      const daysToFull = server.daysToFull.get(key) ?? null
-      if (days !== undefined) {
+      // Not before the forecast is read: until then nothing says the condition has ended.
+      if (days !== undefined && server.daysToFull !== null) {
+        const daysToFull = server.daysToFull.get(key) ?? null
         const firing = daysToFull !== null && daysToFull <= days
-        condition(pairKey(rule.id, id, key, 'days'), firing, !firing, repeat => ({
+        condition(pairKey(rule.id, id, key, 'days'), pairKey(rule.id, id, name, 'days'), firing, !firing, repeat => ({
           disk: { name, percentage: disk.percentage, daysToFull: daysToFull! },
           message: text.diskDaysMessage(infoOf(id), name, disk.percentage, daysToFull!, days, repeat)
         }))
       }
     }
 
-    function condition (key: string, firing: boolean, rearmed: boolean, content: (repeat: boolean) => Pick<Alert, 'disk' | 'message'>) {
+    function condition (key: string, restoredKey: string, firing: boolean, rearmed: boolean, content: (repeat: boolean) => Pick<Alert, 'disk' | 'message'>) {
       let notice = diskNotices.get(key)
+      if (notice === undefined && restoredDisks.has(restoredKey)) {
+        notice = restoredDisks.get(restoredKey)!
+        restoredDisks.delete(restoredKey)
+        diskNotices.set(key, notice)
+      }
       if (notice === undefined) {
         if (!firing) return
         notice = { since: now, sentAt: null }
@@ -386,19 +400,59 @@ export function createAlertEngine (options: AlertEngineOptions) {
       if (rule === undefined || !tracked.has(notice.serverId) || !covers(rule, notice.serverId)) dropNotice(notice)
     }
     for (const [key, episode] of episodes) if (!byId.has(episode.rule)) episodes.delete(key)
-    for (const key of diskNotices.keys()) {
-      const [ruleId, serverId] = key.split('\n') as [string, string]
-      const rule = byId.get(ruleId)
-      if (rule === undefined || !tracked.has(serverId) || !covers(rule, serverId)) diskNotices.delete(key)
+    for (const notices of [diskNotices, restoredDisks]) {
+      for (const key of notices.keys()) {
+        const [ruleId, serverId] = key.split('\n') as [string, string]
+        const rule = byId.get(ruleId)
+        if (rule === undefined || !tracked.has(serverId) || !covers(rule, serverId)) notices.delete(key)
+      }
     }
   }
 
   function forgetNotices (id: string) {
     for (const notice of downs.values()) if (notice.serverId === id) dropNotice(notice)
-    for (const key of diskNotices.keys()) if (key.split('\n')[1] === id) diskNotices.delete(key)
+    for (const notices of [diskNotices, restoredDisks]) for (const key of notices.keys()) if (key.split('\n')[1] === id) notices.delete(key)
+  }
+
+  /** Storm downs of one rule and group from the log: one episode per wave (STORM_WINDOW_MS from its first). */
+  function restoreEpisodes (members: OpenAlert[]) {
+    // Earliest first, and within one alert in its order (the order the servers went down).
+    members.sort((a, b) => a.since - b.since || a.at - b.at || a.storm!.position - b.storm!.position)
+    let episode: Episode | null = null
+    for (const member of members) {
+      if (episode === null || member.since - episode.since > STORM_WINDOW_MS) {
+        const key = pairKey(member.ruleId, member.storm!.group.id, String(++episodeCount))
+        episode = { key, rule: member.ruleId, group: member.storm!.group, since: member.since, unsent: new Set(), down: new Set(), announced: new Map(), releaseAt: Infinity, sentAt: member.at }
+        episodes.set(key, episode)
+      }
+      downs.set(pairKey(member.ruleId, member.serverId), { ruleId: member.ruleId, serverId: member.serverId, since: member.since, releaseAt: member.since, sentAt: member.at, episode })
+      episode.down.add(member.serverId)
+      episode.announced.set(member.serverId, member.since)
+      episode.sentAt = Math.max(episode.sentAt!, member.at)
+    }
   }
 
   return {
+    /**
+     * Takes up what was sent before a restart (outbox.openAlerts()) as sent: no second `down`
+     * or `disk` alert for what lasts, an `up` once the monitor says a server is online again,
+     * re-notifications counted from the last. Nothing is decided before the monitor decides.
+     */
+    restore (open: readonly OpenAlert[]) {
+      const storms = new Map<string, OpenAlert[]>()
+      for (const alert of open) {
+        if (alert.disk !== undefined) {
+          restoredDisks.set(pairKey(alert.ruleId, alert.serverId, alert.disk.name, alert.disk.byDays ? 'days' : 'percent'), { since: alert.since, sentAt: alert.at })
+        } else if (alert.storm !== undefined) {
+          const key = pairKey(alert.ruleId, alert.storm.group.id)
+          storms.set(key, [...(storms.get(key) ?? []), alert])
+        } else {
+          downs.set(pairKey(alert.ruleId, alert.serverId), { ruleId: alert.ruleId, serverId: alert.serverId, since: alert.since, releaseAt: alert.since, sentAt: alert.at, episode: null })
+        }
+      }
+      for (const members of storms.values()) restoreEpisodes(members)
+    },
+
     /** A decided availability of a server (a flip, or its first decided state); other results change nothing. */
     availability (id: string, isOnline: boolean) {
       const server = trackedOf(id)
@@ -455,7 +509,7 @@ export function createAlertEngine (options: AlertEngineOptions) {
     reset (id: string) {
       forgetNotices(id)
       const server = tracked.get(id)
-      if (server !== undefined) Object.assign(server, { down: null, since: clock(), disks: null, daysToFull: new Map() })
+      if (server !== undefined) Object.assign(server, { down: null, since: clock(), disks: null, daysToFull: null })
     },
 
     /** The server was deleted. */

@@ -1,4 +1,5 @@
 import type { Alert, AlertKind, AlertLogEntry, DeliveryState } from '../../schemas/alerts.ts'
+import type { OpenAlert } from './types.ts'
 
 /**
  * Where the outbox keeps alerts and their deliveries (SPEC §10), behind a small interface so
@@ -74,5 +75,11 @@ export interface OutboxStorage {
   prune (before: number): Promise<number>
   /** Alerts whose `at` is in [from, to], newest first, each with its deliveries. */
   list (from: number, to: number, limit: number): Promise<AlertLogEntry[]>
+  /**
+   * From the whole log, per rule and server (a storm's alert counts for each server it
+   * names): the latest of its `down` and `up` alerts if that is a `down`, and per disk and
+   * condition the latest `disk` alert. One query, run once at start.
+   */
+  openAlerts (): Promise<OpenAlert[]>
   close (): Promise<void>
 }

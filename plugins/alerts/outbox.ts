@@ -76,6 +76,7 @@ export default fp<AlertOutboxOptions>(async function alertOutboxPlugin (fastify,
       return outcome
     },
     list: ({ from, to, limit }) => storage.list(from, to, limit),
+    openAlerts: () => storage.openAlerts(),
     onDelivery: listener => listeners.add(listener)
   }
   fastify.decorate('alertOutbox', outbox)

@@ -1,6 +1,8 @@
 import type { Alert, AlertKind, AlertLogEntry, Delivery } from '../../schemas/alerts.ts'
 import { closeDatabase, openDatabase } from '../../lib/sqlite.ts'
-import type { OutboxStorage } from './outbox-storage.ts'
+import { createWriteBatches } from '../../lib/write-batches.ts'
+import type { NewDelivery, OutboxStorage } from './outbox-storage.ts'
+import type { OpenAlert } from './types.ts'
 
 // Tables of their own in the history database (`alerts` and `alert_deliveries`, beside the
 // history's tables). `seq` orders each channel's queue; the partial indexes hold only what is
@@ -42,6 +44,17 @@ interface DeliveryRow {
 const DELIVERY_COLUMNS = `d.key AS key, d.channel_id AS channelId, d.state AS state, d.attempts AS attempts, d.created_at AS createdAt,
   d.next_attempt_at AS nextAttemptAt, d.last_attempt_at AS lastAttemptAt, d.delivered_at AS deliveredAt, d.last_error AS lastError`
 
+interface AddedAlert { alert: Alert, deliveries: NewDelivery[], now: number }
+
+interface OpenAlertRow extends Pick<OpenAlert, 'kind' | 'ruleId' | 'serverId' | 'at'> {
+  since: string
+  position: number | null
+  groupId: string | null
+  groupName: string | null
+  diskName: string | null
+  byDays: 0 | 1
+}
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
 
 function toDelivery (row: DeliveryRow): Delivery {
@@ -65,7 +78,12 @@ export function createSqliteOutbox (file: string): OutboxStorage {
   const insertDelivery = db.prepare(`INSERT OR IGNORE INTO alert_deliveries
     (key, alert_id, channel_id, state, attempts, created_at, next_attempt_at, last_attempt_at, delivered_at, last_error)
     VALUES (@key, @alertId, @channelId, @state, @attempts, @now, @now, @at, @deliveredAt, @error)`)
-  const add = db.transaction((alert: Alert, deliveries: Parameters<OutboxStorage['add']>[1], now: number) => {
+  // The alerts of one turn of the event loop in one transaction: a burst of 1,000 single
+  // alerts is a few commits, not 1,000 (each caller still resolves after its own).
+  const adds = createWriteBatches<AddedAlert>(db.transaction((batch: AddedAlert[]) => {
+    for (const { alert, deliveries, now } of batch) addAlert(alert, deliveries, now)
+  }))
+  function addAlert (alert: Alert, deliveries: NewDelivery[], now: number) {
     const at = Date.parse(alert.at)
     insertAlert.run(alert.id, Number.isNaN(at) ? now : at, alert.kind, JSON.stringify(alert))
     for (const { channelId, key, attempt } of deliveries) {
@@ -81,7 +99,7 @@ export function createSqliteOutbox (file: string): OutboxStorage {
         error: attempt?.error ?? null
       })
     }
-  })
+  }
 
   const queueQuery = db.prepare(`SELECT ${DELIVERY_COLUMNS}, a.body AS body FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
     WHERE d.channel_id = ? AND d.state = 'pending' ORDER BY d.seq LIMIT ?`)
@@ -119,9 +137,26 @@ export function createSqliteOutbox (file: string): OutboxStorage {
   const listQuery = db.prepare(`SELECT a.id AS alertId, a.body AS body, ${DELIVERY_COLUMNS}
     FROM (SELECT id, at, body FROM alerts WHERE at >= ? AND at <= ? ORDER BY at DESC, id DESC LIMIT ?) a
     LEFT JOIN alert_deliveries d ON d.alert_id = a.id ORDER BY a.at DESC, a.id DESC, d.seq`)
+  // Each alert once per server it is about (a storm's for each server it names); per rule,
+  // server and subject (availability, or one disk's condition) the latest, in the order of
+  // `at` and then of insertion.
+  const openAlertsQuery = db.prepare(`WITH subjects AS (
+      SELECT a.rowid AS seq, a.at AS at, a.kind AS kind, a.body AS body, s.key AS position,
+        json_extract(a.body, '$.rule.id') AS ruleId,
+        coalesce(json_extract(s.value, '$.id'), json_extract(a.body, '$.server.id')) AS serverId,
+        json_extract(a.body, '$.disk.name') AS diskName,
+        json_type(a.body, '$.disk.daysToFull') IS NOT NULL AS byDays
+      FROM alerts a LEFT JOIN json_each(a.body, '$.storm.servers') s
+      WHERE a.kind IN ('down', 'up', 'disk')
+    ), ranked AS (
+      SELECT *, row_number() OVER (PARTITION BY ruleId, serverId, kind = 'disk', diskName, byDays ORDER BY at DESC, seq DESC) AS n FROM subjects
+    )
+    SELECT kind, ruleId, serverId, at, json_extract(body, '$.since') AS since, position,
+      json_extract(body, '$.storm.group.id') AS groupId, json_extract(body, '$.storm.group.name') AS groupName, diskName, byDays
+    FROM ranked WHERE n = 1 AND kind IN ('down', 'disk')`)
 
   return {
-    async add (alert, deliveries, now) { add(alert, deliveries, now) },
+    add: (alert, deliveries, now) => adds.add({ alert, deliveries, now }),
     async queue (channelId, limit) {
       const rows = queueQuery.all(channelId, limit) as Array<DeliveryRow & { body: string }>
       return rows.map(row => ({
@@ -158,6 +193,21 @@ export function createSqliteOutbox (file: string): OutboxStorage {
       }
       return [...entries.values()]
     },
-    async close () { closeDatabase(db) }
+    async openAlerts () {
+      const rows = openAlertsQuery.all() as OpenAlertRow[]
+      return rows.map(row => ({
+        kind: row.kind,
+        ruleId: row.ruleId,
+        serverId: row.serverId,
+        at: row.at,
+        since: Date.parse(row.since),
+        ...(row.groupId !== null && { storm: { group: { id: row.groupId, name: row.groupName! }, position: row.position ?? 0 } }),
+        ...(row.kind === 'disk' && { disk: { name: row.diskName!, byDays: row.byDays === 1 } })
+      }))
+    },
+    async close () {
+      if (db.open) adds.flush()
+      closeDatabase(db)
+    }
   }
 }

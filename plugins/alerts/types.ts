@@ -32,6 +32,25 @@ export interface AttemptOutcome extends DeliveryOutcome {
 export interface AlertQuery { from: number, to: number, limit: number }
 
 /**
+ * What the alert log says is still in force for one rule and one server: its latest `down`
+ * or `up` was a `down` (alone or in a storm), or its latest `disk` alert of one disk and
+ * condition. The rules take these up at start as already sent (engine.ts `restore`).
+ * Times are epoch milliseconds.
+ */
+export interface OpenAlert {
+  kind: 'down' | 'disk'
+  ruleId: string
+  serverId: string
+  /** When it was sent: a re-notification counts from here. */
+  at: number
+  since: number
+  /** A storm's `down`: its group, and the server's place in the alert's list of servers. */
+  storm?: { group: { id: string, name: string }, position: number }
+  /** A `disk` alert: the disk's name as the alert gives it, and whether it was the days-to-full condition. */
+  disk?: { name: string, byDays: boolean }
+}
+
+/**
  * What became of one attempt (or, for `failed`, of a delivery given up without one): for
  * `estatus_alerts_total{kind,channel,outcome}`. `retried`: the attempt failed and another follows.
  */
@@ -52,6 +71,8 @@ export interface AlertOutbox {
   test (channel: Channel): Promise<DeliveryOutcome>
   /** The alert log with each channel's delivery state, newest first. */
   list (query: AlertQuery): Promise<AlertLogEntry[]>
+  /** The alerts still in force (see OpenAlert): what the rules had sent before a restart. */
+  openAlerts (): Promise<OpenAlert[]>
   /** Called after every attempt's outcome is committed; returns the unsubscribe function. */
   onDelivery (listener: (event: DeliveryEvent) => void): () => void
 }

@@ -3,9 +3,10 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import {
   STEP_MS, addTally,
   type DiskRecord, type DiskSeries, type HistoryStorage, type Incident, type MinuteRecord, type RetentionCutoffs,
-  type SeriesPoint, type Step, type Tally
+  type SeriesPoint, type Step, type Tally, type Transition
 } from './storage.ts'
 import { closeDatabase, openDatabase } from '../../lib/sqlite.ts'
+import { createWriteBatches } from '../../lib/write-batches.ts'
 
 const TALLY_TABLES = { '1m': 'minutes', '1h': 'hours', '1d': 'days' } as const
 const tallyColumns = 'probes INTEGER NOT NULL, replies INTEGER NOT NULL, rtt_min INTEGER, rtt_sum INTEGER NOT NULL, ' +
@@ -161,6 +162,10 @@ export function createSqliteStorage (file: string): HistoryStorage {
   const upsertDisk = db.prepare(`INSERT INTO disks (server, disk, source, name, disk_index) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (server, disk) DO UPDATE SET source = excluded.source, name = excluded.name, disk_index = excluded.disk_index`)
   const insertTransition = db.prepare('INSERT OR REPLACE INTO transitions (server, at, online) VALUES (?, ?, ?)')
+  // The flips of one probe round in one transaction (1,000 servers flipping together were 1,000 commits).
+  const transitions = createWriteBatches<Transition>(db.transaction((batch: Transition[]) => {
+    for (const { serverId, at, online } of batch) insertTransition.run(keyOf(serverId), at, online ? 1 : 0)
+  }))
 
   const writeTallies = (step: Step, rows: KeyedTally[]) => {
     const periodMs = STEP_MS[step]
@@ -199,8 +204,9 @@ export function createSqliteStorage (file: string): HistoryStorage {
 
   return {
     async record (minutes, disks) { record(minutes, disks) },
-    async recordTransition ({ serverId, at, online }) { insertTransition.run(keyOf(serverId), at, online ? 1 : 0) },
+    recordTransition: transition => transitions.add(transition),
     async lastStates () {
+      transitions.flush()
       const rows = read.lastStatesQuery.all() as Array<{ id: string, online: number | null }>
       return new Map(rows.filter(row => row.online !== null).map(row => [row.id, row.online === 1]))
     },
@@ -217,6 +223,7 @@ export function createSqliteStorage (file: string): HistoryStorage {
       return new Map(rows.map(row => [row.id, toTally(row)]))
     },
     async incidents (serverId, from, to, limit) {
+      transitions.flush()
       const key = keys.get(serverId)
       if (key === undefined) return []
       return read.incidentsQuery.all(key, to, from, limit) as Incident[]
@@ -235,6 +242,7 @@ export function createSqliteStorage (file: string): HistoryStorage {
       }) satisfies DiskSeries)
     },
     async prune (cutoffs) {
+      transitions.flush()
       const all = [...keys.values()]
       for (let i = 0; i < all.length; i += PRUNE_CHUNK) {
         if (!db.open) return
@@ -242,8 +250,14 @@ export function createSqliteStorage (file: string): HistoryStorage {
         await yieldToLoop()
       }
     },
-    async deleteServers (ids) { deleteServers(ids) },
+    async deleteServers (ids) {
+      transitions.flush()
+      deleteServers(ids)
+    },
     async serverIds () { return [...keys.keys()] },
-    async close () { closeDatabase(db) }
+    async close () {
+      if (db.open) transitions.flush()
+      closeDatabase(db)
+    }
   }
 }
