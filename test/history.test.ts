@@ -306,7 +306,7 @@ t.test('ESTATUS_HISTORY=off: nothing recorded, and the routes answer 404', async
   }
   // Alerts are delivered and changes audited with history off too: the database then holds the alert outbox and the audit alone.
   const db = new Database(join(dir, 'history.sqlite'), { readonly: true })
-  t.same(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all(), [{ name: 'alert_deliveries' }, { name: 'alerts' }, { name: 'audit_log' }])
+  t.same(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all(), [{ name: 'alert_deliveries' }, { name: 'alert_subjects' }, { name: 'alerts' }, { name: 'audit_log' }])
   db.close()
   // SPEC §9's switch reads on / off, and says so when it is neither; true / false still work.
   t.same(['off', 'ON', 'false', 'true'].map(value => optionsFromEnv({ ESTATUS_HISTORY: value }).history), [false, true, false, true])

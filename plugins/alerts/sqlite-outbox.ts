@@ -6,8 +6,9 @@ import type { OpenAlert } from './types.ts'
 
 // Tables of their own in the history database (`alerts` and `alert_deliveries`, beside the
 // history's tables). `seq` orders each channel's queue; the partial indexes hold only what is
-// still to send: the queue in order, and by age for giving up. The full one by channel finds
-// the `down` an `up` follows.
+// still to send: the queue in order, and by age for giving up. `alert_subjects` holds, per
+// `down`, each server it is about (a storm's every one, with its group), so the `down` an `up`
+// follows is an index lookup, not a scan of the channel's log.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS alerts_at ON alerts (at);
@@ -28,6 +29,10 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
 CREATE INDEX IF NOT EXISTS alert_deliveries_queue ON alert_deliveries (channel_id, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS alert_deliveries_age ON alert_deliveries (channel_id, created_at) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS alert_deliveries_channel ON alert_deliveries (channel_id, seq);
+CREATE TABLE IF NOT EXISTS alert_subjects (alert_id TEXT NOT NULL, rule_id TEXT NOT NULL, server_id TEXT NOT NULL, group_id TEXT);
+CREATE INDEX IF NOT EXISTS alert_subjects_server ON alert_subjects (rule_id, server_id);
+CREATE INDEX IF NOT EXISTS alert_subjects_group ON alert_subjects (rule_id, group_id) WHERE group_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS alert_subjects_alert ON alert_subjects (alert_id);
 `
 
 interface DeliveryRow {
@@ -75,6 +80,7 @@ export function createSqliteOutbox (file: string): OutboxStorage {
   const db = openDatabase(file, SCHEMA)
 
   const insertAlert = db.prepare('INSERT OR IGNORE INTO alerts (id, at, kind, body) VALUES (?, ?, ?, ?)')
+  const insertSubject = db.prepare('INSERT INTO alert_subjects (alert_id, rule_id, server_id, group_id) VALUES (?, ?, ?, ?)')
   const insertDelivery = db.prepare(`INSERT OR IGNORE INTO alert_deliveries
     (key, alert_id, channel_id, state, attempts, created_at, next_attempt_at, last_attempt_at, delivered_at, last_error)
     VALUES (@key, @alertId, @channelId, @state, @attempts, @now, @now, @at, @deliveredAt, @error)`)
@@ -85,7 +91,10 @@ export function createSqliteOutbox (file: string): OutboxStorage {
   }))
   function addAlert (alert: Alert, deliveries: NewDelivery[], now: number) {
     const at = Date.parse(alert.at)
-    insertAlert.run(alert.id, Number.isNaN(at) ? now : at, alert.kind, JSON.stringify(alert))
+    const inserted = insertAlert.run(alert.id, Number.isNaN(at) ? now : at, alert.kind, JSON.stringify(alert)).changes > 0
+    if (inserted && alert.kind === 'down') {
+      for (const server of alert.storm?.servers ?? [alert.server]) insertSubject.run(alert.id, alert.rule.id, server.id, alert.storm?.group.id ?? null)
+    }
     for (const { channelId, key, attempt } of deliveries) {
       insertDelivery.run({
         key,
@@ -116,12 +125,10 @@ export function createSqliteOutbox (file: string): OutboxStorage {
     WHERE key = @key AND state = 'pending'`)
   // The latest `down` before this `up` on its channel, of the same rule and server: sent alone,
   // or in a storm naming the server or the same group.
-  const pairedDownQuery = db.prepare(`SELECT d.state AS state FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
-    WHERE d.channel_id = @channelId AND d.seq < (SELECT seq FROM alert_deliveries WHERE key = @key) AND a.kind = 'down'
-      AND json_extract(a.body, '$.rule.id') = @ruleId
-      AND ((json_extract(a.body, '$.storm') IS NULL AND json_extract(a.body, '$.server.id') = @serverId)
-        OR json_extract(a.body, '$.storm.group.id') = @groupId
-        OR EXISTS (SELECT 1 FROM json_each(a.body, '$.storm.servers') s WHERE json_extract(s.value, '$.id') = @serverId))
+  const pairedDownQuery = db.prepare(`SELECT d.state AS state FROM alert_subjects s
+    JOIN alert_deliveries d ON d.alert_id = s.alert_id AND d.channel_id = @channelId
+    WHERE s.rule_id = @ruleId AND (s.server_id = @serverId OR s.group_id = @groupId)
+      AND d.seq < (SELECT seq FROM alert_deliveries WHERE key = @key)
     ORDER BY d.seq DESC LIMIT 1`)
   const retryNowQuery = db.prepare(`UPDATE alert_deliveries SET next_attempt_at = @now
     WHERE channel_id = @channelId AND state = 'pending' AND next_attempt_at > @now`)
@@ -130,7 +137,9 @@ export function createSqliteOutbox (file: string): OutboxStorage {
     AND NOT EXISTS (SELECT 1 FROM alert_deliveries p WHERE p.alert_id = a.id AND p.state = 'pending')`
   const pruneDeliveries = db.prepare(`DELETE FROM alert_deliveries WHERE alert_id IN (${prunableAlerts})`)
   const pruneAlerts = db.prepare(`DELETE FROM alerts WHERE id IN (${prunableAlerts})`)
+  const pruneSubjects = db.prepare(`DELETE FROM alert_subjects WHERE alert_id IN (${prunableAlerts})`)
   const prune = db.transaction((before: number) => {
+    pruneSubjects.run({ before })
     pruneDeliveries.run({ before })
     return pruneAlerts.run({ before }).changes
   })
