@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Alert, AlertRule } from '../../schemas/alerts.ts'
+import { STORM_SERVERS } from '../../schemas/alerts.ts'
 import type { GroupConfig } from '../../schemas/config.ts'
 import type { DiskInfo } from '../../schemas/status.ts'
 import { diskKey } from '../history/storage.ts'
@@ -269,7 +270,8 @@ export function createAlertEngine (options: AlertEngineOptions) {
       at: iso(now),
       since: iso(since),
       durationSeconds: seconds(now - since),
-      storm: { group: episode.group, servers },
+      // The schema's bound: the message still counts every server.
+      storm: { group: episode.group, servers: servers.slice(0, STORM_SERVERS) },
       message: message(servers, groupSize)
     })
   }
