@@ -1,5 +1,5 @@
 import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox'
-import { ItemId, StringEnum } from './common.ts'
+import { ItemId, STORM_SERVERS, StringEnum } from './common.ts'
 import { LogQuery } from './history.ts'
 
 /**
@@ -156,9 +156,6 @@ export type MaintenanceWindow = Static<typeof MaintenanceWindow>
 
 export const AlertKind = StringEnum(['down', 'up', 'disk', 'test'] as const)
 export type AlertKind = Static<typeof AlertKind>
-
-/** The most servers a storm alert names. */
-export const STORM_SERVERS = 1000
 
 const AlertServer = Type.Object({ id: Type.String(), name: Type.String(), ip: Type.String() }, { additionalProperties: false })
 

@@ -15,3 +15,6 @@ export const ItemId = Type.String({
   pattern: '^[A-Za-z0-9._-]{1,64}$',
   errorMessage: 'must be 1-64 characters of letters, digits, ".", "_" or "-"'
 })
+
+/** The most servers a storm alert names. */
+export const STORM_SERVERS = 1000

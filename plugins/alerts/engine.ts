@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Alert, AlertRule } from '../../schemas/alerts.ts'
-import { STORM_SERVERS } from '../../schemas/alerts.ts'
+import { STORM_SERVERS } from '../../schemas/common.ts'
 import type { GroupConfig } from '../../schemas/config.ts'
 import type { DiskInfo } from '../../schemas/status.ts'
 import { diskKey } from '../history/storage.ts'
