@@ -1,8 +1,12 @@
 import t from 'tap'
 import pg from 'pg'
+import Database from 'better-sqlite3'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createSqliteStorage } from '../plugins/history/sqlite-storage.ts'
 import { HISTORY_SCHEMA, createPgHistoryStorage } from '../plugins/history/pg-storage.ts'
+import { copyHistoryToPostgres } from '../plugins/history/copy-to-pg.ts'
 import type { DiskRecord, HistoryStorage, MinuteRecord, Tally } from '../plugins/history/storage.ts'
 import { startPostgres } from './support/postgres.ts'
 import { tempDir } from './support/app.ts'
@@ -335,5 +339,54 @@ t.test('the SQLite and the PostgreSQL storage answer alike', async t => {
       }
       t.strictSame(answers.postgres, answers.sqlite, 'identical')
     })
+  }
+})
+
+t.test('a copy of a SQLite history in PostgreSQL answers as the original', async t => {
+  for (const testCase of CASES) {
+    t.test(testCase.name, async t => {
+      const file = join(await tempDir(t), 'history.sqlite')
+      const filled = createSqliteStorage(file)
+      await fill(filled)
+      await filled.close()
+      const pool = await historyPool(t)
+      await copyHistoryToPostgres(file, pool)
+      const original = closing(t, createSqliteStorage(file))
+      const copy = closing(t, createPgHistoryStorage(pool))
+      t.strictSame(await answer(copy, testCase), await answer(original, testCase))
+    })
+  }
+})
+
+t.test('copyHistoryToPostgres copies each table once, reads the file only, and leaves its other tables alone', async t => {
+  const file = join(await tempDir(t), 'history.sqlite')
+  const filled = createSqliteStorage(file)
+  await fill(filled)
+  await filled.close()
+  const db = new Database(file)
+  db.exec("CREATE TABLE outbox (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO outbox (body) VALUES ('an alert')")
+  db.close()
+  const digest = () => createHash('sha256').update(readFileSync(file)).digest('hex')
+  const before = digest()
+  const pool = await historyPool(t)
+
+  const counts = {
+    history_servers: 3,
+    history_minutes: 7,
+    history_hours: 5,
+    history_days: 4,
+    history_transitions: 4,
+    history_disks: 4,
+    history_disk_hours: 7,
+    history_disk_days: 5
+  }
+  t.strictSame(await copyHistoryToPostgres(file, pool), { tables: counts })
+  t.strictSame(await copyHistoryToPostgres(file, pool), { tables: Object.fromEntries(Object.keys(counts).map(table => [table, 0])) },
+    'a second run finds every row there')
+  t.equal(digest(), before, 'the file is unchanged')
+  const { rows } = await pool.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+  t.strictSame(rows.map(row => row.tablename), Object.keys(counts).sort(), 'history tables only, each prefixed')
+  for (const [table, count] of Object.entries(counts)) {
+    t.equal((await pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n, count, table)
   }
 })
