@@ -390,3 +390,18 @@ t.test('copyHistoryToPostgres copies each table once, reads the file only, and l
     t.equal((await pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n, count, table)
   }
 })
+
+t.test('copyHistoryToPostgres copies more rows than one batch holds', async t => {
+  const file = join(await tempDir(t), 'history.sqlite')
+  const filled = createSqliteStorage(file)
+  // 2 × 6,000 minutes: more than a batch of 10,000 rows, and not a multiple of it.
+  const minutes = ['a', 'b'].flatMap(id => Array.from({ length: 6000 }, (_, i) => minute(id, T0 + i * MINUTE, tally(60, i % 61, i, i * 60, i + 9, i % 60_001, 60_000))))
+  await filled.record(minutes, [])
+  await filled.close()
+  const pool = await historyPool(t)
+  t.strictSame((await copyHistoryToPostgres(file, pool)).tables.history_minutes, 12_000)
+  const original = closing(t, createSqliteStorage(file))
+  const copy = closing(t, createPgHistoryStorage(pool))
+  for (const id of ['a', 'b']) t.strictSame(await copy.series(id, '1m', T0, T0 + 5 * DAY), await original.series(id, '1m', T0, T0 + 5 * DAY), id)
+  t.strictSame(Object.fromEntries(await copy.totals('1h', T0, T0 + 5 * DAY)), Object.fromEntries(await original.totals('1h', T0, T0 + 5 * DAY)))
+})
