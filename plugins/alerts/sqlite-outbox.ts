@@ -1,8 +1,8 @@
-import type { Alert, AlertKind, AlertLogEntry, Delivery } from '../../schemas/alerts.ts'
+import type { Alert, AlertKind } from '../../schemas/alerts.ts'
 import { closeDatabase, openDatabase } from '../../lib/sqlite.ts'
 import { createWriteBatches } from '../../lib/write-batches.ts'
 import type { NewDelivery, OutboxStorage } from './outbox-storage.ts'
-import type { OpenAlert } from './types.ts'
+import { toLogEntries, toOpenAlert, toQueued, type LogRow, type OpenAlertRow, type QueueRow } from './outbox-rows.ts'
 
 // Tables of their own in the history database (`alerts` and `alert_deliveries`, beside the
 // history's tables). `seq` orders each channel's queue; the partial indexes hold only what is
@@ -35,45 +35,10 @@ CREATE INDEX IF NOT EXISTS alert_subjects_group ON alert_subjects (rule_id, grou
 CREATE INDEX IF NOT EXISTS alert_subjects_alert ON alert_subjects (alert_id);
 `
 
-interface DeliveryRow {
-  key: string
-  channelId: string
-  state: Delivery['state']
-  attempts: number
-  createdAt: number
-  nextAttemptAt: number | null
-  lastAttemptAt: number | null
-  deliveredAt: number | null
-  lastError: string | null
-}
 const DELIVERY_COLUMNS = `d.key AS key, d.channel_id AS channelId, d.state AS state, d.attempts AS attempts, d.created_at AS createdAt,
   d.next_attempt_at AS nextAttemptAt, d.last_attempt_at AS lastAttemptAt, d.delivered_at AS deliveredAt, d.last_error AS lastError`
 
 interface AddedAlert { alert: Alert, deliveries: NewDelivery[], now: number }
-
-interface OpenAlertRow extends Pick<OpenAlert, 'kind' | 'ruleId' | 'serverId' | 'at'> {
-  since: string
-  position: number | null
-  groupId: string | null
-  groupName: string | null
-  diskName: string | null
-  byDays: 0 | 1
-}
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
-
-function toDelivery (row: DeliveryRow): Delivery {
-  return {
-    channelId: row.channelId,
-    key: row.key,
-    state: row.state,
-    attempts: row.attempts,
-    lastAttemptAt: iso(row.lastAttemptAt),
-    deliveredAt: iso(row.deliveredAt),
-    nextAttemptAt: row.state === 'pending' ? iso(row.nextAttemptAt) : null,
-    lastError: row.lastError
-  }
-}
 
 /** The outbox in the history database file, over its own connection. */
 export function createSqliteOutbox (file: string): OutboxStorage {
@@ -167,16 +132,7 @@ export function createSqliteOutbox (file: string): OutboxStorage {
   return {
     add: (alert, deliveries, now) => adds.add({ alert, deliveries, now }),
     async queue (channelId, limit) {
-      const rows = queueQuery.all(channelId, limit) as Array<DeliveryRow & { body: string }>
-      return rows.map(row => ({
-        key: row.key,
-        channelId: row.channelId,
-        attempts: row.attempts,
-        createdAt: row.createdAt,
-        nextAttemptAt: row.nextAttemptAt ?? row.createdAt,
-        alert: JSON.parse(row.body) as Alert,
-        body: row.body
-      }))
+      return (queueQuery.all(channelId, limit) as QueueRow[]).map(toQueued)
     },
     async pendingChannels () {
       return (pendingChannelsQuery.all() as Array<{ channelId: string }>).map(row => row.channelId)
@@ -193,26 +149,10 @@ export function createSqliteOutbox (file: string): OutboxStorage {
       return (abandonQuery.all({ channelId, before, error }) as Array<{ kind: AlertKind }>).map(row => row.kind)
     },
     async list (from, to, limit) {
-      const rows = listQuery.all(from, to, limit) as Array<DeliveryRow & { alertId: string, body: string } | { alertId: string, body: string, key: null }>
-      const entries = new Map<string, AlertLogEntry>()
-      for (const row of rows) {
-        let entry = entries.get(row.alertId)
-        if (entry === undefined) entries.set(row.alertId, entry = { ...JSON.parse(row.body) as Alert, deliveries: [] })
-        if (row.key !== null) entry.deliveries.push(toDelivery(row as DeliveryRow))
-      }
-      return [...entries.values()]
+      return toLogEntries(listQuery.all(from, to, limit) as LogRow[])
     },
     async openAlerts () {
-      const rows = openAlertsQuery.all() as OpenAlertRow[]
-      return rows.map(row => ({
-        kind: row.kind,
-        ruleId: row.ruleId,
-        serverId: row.serverId,
-        at: row.at,
-        since: Date.parse(row.since),
-        ...(row.groupId !== null && { storm: { group: { id: row.groupId, name: row.groupName! }, position: row.position ?? 0 } }),
-        ...(row.kind === 'disk' && { disk: { name: row.diskName!, byDays: row.byDays === 1 } })
-      }))
+      return (openAlertsQuery.all() as OpenAlertRow[]).map(toOpenAlert)
     },
     async close () {
       if (db.open) adds.flush()

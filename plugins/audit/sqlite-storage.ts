@@ -1,6 +1,6 @@
 import { closeDatabase, openDatabase } from '../../lib/sqlite.ts'
-import type { AuditEntry } from '../../schemas/audit.ts'
 import type { AuditRow, AuditStorage } from './storage.ts'
+import { toEntry, type StoredRow } from './rows.ts'
 
 // A table of its own in the history database, beside the history's and the outbox's.
 const SCHEMA = `
@@ -20,30 +20,6 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
 `
-
-interface StoredRow {
-  at: number
-  actor: string
-  address: string | null
-  action: AuditEntry['action']
-  kind: AuditEntry['kind']
-  id: string | null
-  name: string | null
-  via: AuditEntry['via'] | null
-  created: number | null
-  updated: number | null
-  deleted: number | null
-}
-
-function toEntry (row: StoredRow): AuditEntry {
-  const { at, via, created, updated, deleted, ...rest } = row
-  return {
-    at: new Date(at).toISOString(),
-    ...rest,
-    ...(via === null ? {} : { via }),
-    ...(created === null ? {} : { counts: { created, updated: updated ?? 0, deleted: deleted ?? 0 } })
-  }
-}
 
 /** The audit in the history database file, over its own connection. */
 export function createSqliteAudit (file: string): AuditStorage {
