@@ -6,6 +6,8 @@ import configStore from './plugins/config-store.ts'
 import apiEnvelope from './plugins/api-envelope.ts'
 import eventBus, { type EventBus, type EventListener } from './plugins/event-bus.ts'
 import configEvents from './plugins/config-events.ts'
+import cluster from './plugins/cluster.ts'
+import leadership from './plugins/leadership.ts'
 import monitor, { type Monitor } from './plugins/monitor/index.ts'
 import sse, { type EventStreams } from './plugins/sse.ts'
 import auth from './plugins/auth.ts'
@@ -81,9 +83,13 @@ async function estatus (fastify: import('fastify').FastifyInstance, options: Est
       // The methods of the API, and ETag readable by the page, so it can send If-Match.
       await scope.register(cors, { origin: settings.corsOrigin, methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'], exposedHeaders: ['ETag'] })
     }
+    // Cluster mode first: the store, the bus and the leader lease are built on it.
+    if (settings.databaseUrl !== undefined) await scope.register(cluster, { url: settings.databaseUrl })
     await scope.register(configStore, { file: resolve(settings.dataFile), watchFile: settings.watchDataFile })
     await scope.register(eventBus)
-    await scope.register(configEvents)
+    // In cluster mode the store commits a change's events with it (lib/cluster/config-log.ts).
+    if (settings.databaseUrl === undefined) await scope.register(configEvents)
+    await scope.register(leadership)
     // Before every route: the guard and the document generator see each one as it is added.
     await scope.register(auth, {
       mode: settings.auth,

@@ -100,6 +100,7 @@ async function recordOurs (file: string) {
   }
   const cpu = cpuMs() - cpuBefore
   await recorder.close()
+  await storage.close()
   return { cpu, flushMs, blocks, blocksCpu, bytes: fileBytes(file) }
 }
 

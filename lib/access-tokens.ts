@@ -1,4 +1,4 @@
-import { watch, type FSWatcher } from 'node:fs'
+import { watch } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
@@ -33,11 +33,38 @@ export interface TokenStore {
   close (): void
 }
 
+/** Where the token document is kept: the tokens file by default, a table in cluster mode (SPEC §12). */
+export interface TokenStorage {
+  readText (): Promise<string | null>
+  write (document: TokensDocument): Promise<void>
+  /** Calls `changed` when someone else changed the document; returns the function that stops it. */
+  watch (changed: () => void): () => void
+}
+
 export interface TokenStoreOptions {
+  /** The tokens file; in cluster mode only a name for messages. */
   file: string
   log?: FastifyBaseLogger
-  /** Pick up tokens made or revoked by `npm run token` while running. */
+  /** Pick up tokens made or revoked by `npm run token` (or another node) while running. */
   watchFile?: boolean
+  storage?: TokenStorage
+}
+
+/** The tokens file, written atomically; `watch` follows the CLI's changes. */
+function fileStorage (file: string, log: FastifyBaseLogger | undefined): TokenStorage {
+  const adapter = atomicJsonFile<TokensDocument>(file)
+  return {
+    readText: adapter.readText,
+    write: adapter.write,
+    watch (changed) {
+      const name = basename(file)
+      const watcher = watch(dirname(file), { persistent: false }, (_event, touched) => {
+        if (touched === null || touched === name) changed()
+      })
+      watcher.on('error', err => log?.error({ err, file }, 'watching the tokens file failed; restart to pick up changes made by `npm run token`'))
+      return () => watcher.close()
+    }
+  }
 }
 
 const EMPTY: TokensDocument = { version: 1, tokens: [] }
@@ -47,7 +74,7 @@ export async function createTokenStore (options: TokenStoreOptions): Promise<Tok
   const ajv = createAjv()
   const checkDocument = checker(ajv, TokensDocument)
   const checkInput = checker(ajv, TokenInput)
-  const adapter = atomicJsonFile<TokensDocument>(file)
+  const adapter = options.storage ?? fileStorage(file, log)
   let tokens: Array<{ token: StoredToken, hash: Buffer }> = []
 
   async function load () {
@@ -81,20 +108,16 @@ export async function createTokenStore (options: TokenStoreOptions): Promise<Tok
 
   await load()
 
-  let watcher: FSWatcher | null = null
   let debounce: NodeJS.Timeout | null = null
-  if (options.watchFile) {
-    const name = basename(file)
-    watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
-      if (changed !== null && changed !== name) return
+  const unwatch = options.watchFile
+    ? adapter.watch(() => {
       if (debounce) clearTimeout(debounce)
       debounce = setTimeout(() => {
         debounce = null
         queue = queue.then(load).catch(err => log?.error({ reason: (err as Error).message, file }, 'the tokens file is not valid; keeping the tokens loaded before'))
       }, 50)
     })
-    watcher.on('error', err => log?.error({ err, file }, 'watching the tokens file failed; restart to pick up changes made by `npm run token`'))
-  }
+    : null
 
   return {
     file,
@@ -132,7 +155,7 @@ export async function createTokenStore (options: TokenStoreOptions): Promise<Tok
       return found && info(found)
     },
     close () {
-      watcher?.close()
+      unwatch?.()
       if (debounce) clearTimeout(debounce)
     }
   }

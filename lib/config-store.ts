@@ -5,7 +5,7 @@ import { sortGroups } from './normalize.ts'
 import { copyInput, createValidators } from './document.ts'
 import { etagOf } from './store/etag.ts'
 import { watchHandEdits, type HandEditWatcher } from './store/hand-edits.ts'
-import { describeFsError, loadDataFile } from './store/load.ts'
+import { DataFileError, describeFsError, loadDataFile } from './store/load.ts'
 import { findById } from './store/lookup.ts'
 import * as mutations from './store/mutations.ts'
 import { COLLECTIONS, COLLECTION_KEYS, type CollectionItem, type CollectionKey, type CollectionSpec } from './store/collections.ts'
@@ -13,16 +13,17 @@ import { auditItem, changedItems, deletedItem, type Named } from './store/audit.
 import type { IdKind } from './store/ids.ts'
 import {
   noChanges, type Applied, type AuditAction, type AuditItem, type AuditRecord, type ChangeOptions, type ChangeOrigin, type ChangeSet,
-  type ConfigStore, type ConfigStoreOptions, type ItemCollection, type Mutation, type ReplaceAction, type StoreHealth
+  type ClusterStorage, type ConfigStore, type ConfigStoreOptions, type ItemCollection, type Mutation, type ReplaceAction, type StoreHealth
 } from './store/types.ts'
 import { createPersistence } from './store/persistence.ts'
-import { deltaOf, type DeltaOp } from './store/delta.ts'
-import { createWriteQueue, type Apply } from './store/write-queue.ts'
+import { deltaOf, withDelta, type DeltaOp } from './store/delta.ts'
+import { createWriteQueue, StaleDocument, type Apply } from './store/write-queue.ts'
+import { changesSince, loadConfig, SNAPSHOT_EVERY, writeChange, writeSnapshot, type ConfigChange } from './cluster/config-log.ts'
 import { createListeners } from './listeners.ts'
 
 export type {
   ChangeSet, ServerUpdate, Mutation, Precondition, ChangeListener, StoreHealth, ConfigStoreOptions, ConfigStore, ItemCollection,
-  ChangeOrigin, ChangeOptions, ItemChangeOptions, AuditAction, AuditItem, AuditRecord, AuditListener, ReplaceAction
+  ChangeOrigin, ChangeOptions, ItemChangeOptions, AuditAction, AuditItem, AuditRecord, AuditListener, ReplaceAction, ClusterStorage
 } from './store/types.ts'
 export type { CollectionKey, CollectionItem } from './store/collections.ts'
 export { DataFileError } from './store/load.ts'
@@ -114,30 +115,54 @@ function healthTracker () {
   }
 }
 
+/** The answer to a change while the cluster's database is away (SPEC §12: writes 503, reads go on). */
+const databaseAway = (cluster: ClusterStorage) =>
+  new HttpError(503, `The database is unreachable: the configuration is read-only until it is back (${cluster.database.problem ?? 'a write failed'})`)
+
+/** The configuration as stored in the cluster's database (an empty one before the first write). */
+async function loadFromCluster (cluster: ClusterStorage, checkDocument: (value: unknown) => StoreDocument) {
+  const stored = await loadConfig(cluster.database)
+  let document: StoreDocument
+  try {
+    document = checkDocument(stored.document ?? structuredClone(EMPTY_DOCUMENT))
+  } catch (err) {
+    throw new DataFileError(`The configuration in the database (version ${stored.version}) is not a valid estatus configuration: ${(err as Error).message}`)
+  }
+  return { document, version: stored.version, readOnly: null, persistence: null }
+}
+
 /**
  * The configuration store: one document in one data file. This module wires the parts in
  * lib/store/: the pure mutations, the write queue that persists them, the hand-edit
  * watcher, ETags and lookups.
  */
 export async function createConfigStore (options: ConfigStoreOptions): Promise<ConfigStore> {
-  const { file, log } = options
+  const { file, log, cluster } = options
   const { parseServer, parseGroup, parseItem, checkDocument } = createValidators()
   const health = healthTracker()
   let handEdits: HandEditWatcher | null = null
-  const loaded = await loadDataFile(file, log, checkDocument, EMPTY_DOCUMENT, document => createPersistence({
-    file,
-    log,
-    document,
-    fileWritten: () => health.fileWritten(),
-    compactionFailed: err => health.rewriteFailed(`could not rewrite ${file} from its journal: ${describeFsError(err)}; the changes are kept in the journal`),
-    idle: () => handEdits?.afterWrites(),
-    holdsRejectedEdit: () => health.holdsRejectedEdit
-  }))
+  const loaded = cluster === undefined
+    ? {
+        version: 0,
+        ...await loadDataFile(file, log, checkDocument, EMPTY_DOCUMENT, document => createPersistence({
+          file,
+          log,
+          document,
+          fileWritten: () => health.fileWritten(),
+          compactionFailed: err => health.rewriteFailed(`could not rewrite ${file} from its journal: ${describeFsError(err)}; the changes are kept in the journal`),
+          idle: () => handEdits?.afterWrites(),
+          holdsRejectedEdit: () => health.holdsRejectedEdit
+        }))
+      }
+    : await loadFromCluster(cluster, checkDocument)
   const { readOnly, persistence } = loaded
   if (readOnly !== null) {
     log.warn({ file, reason: readOnly }, 'the data file is not writable: serving the configuration read-only')
     health.readOnly(readOnly)
   }
+  /** Cluster mode: the stored version the committed document is at, and the log row of the last write made here. */
+  let version = loaded.version
+  let lastWriteEventId = 0
 
   let committed: StoreDocument = deepFreeze(loaded.document)
   let sortedGroups = { of: committed.groups, sorted: sortGroups(committed.groups) }
@@ -146,11 +171,78 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
   const writeListeners = createListeners<number>(log, () => [{}, 'a data-file write listener failed'])
   const auditListeners = createListeners<AuditRecord>(log, record => [{ action: record.action }, 'an audit listener failed'])
 
+  /** Serializes what changes the committed document: the write queue's batches and, in a cluster, the changes of other nodes. */
+  let turn: Promise<unknown> = Promise.resolve()
+  function exclusive<T> (work: () => Promise<T>): Promise<T> {
+    const run = turn.then(work)
+    turn = run.catch(() => {})
+    return run
+  }
+
+  /** Other nodes' changes, in order: the committed document follows them, and listeners hear of each (the writer audited it). */
+  function applyStored (stored: readonly ConfigChange[]) {
+    for (const change of stored) {
+      if (change.version <= version) continue
+      if (change.version !== version + 1) throw new Error(`configuration version ${change.version} follows ${version}: a change is missing`)
+      const next = withDelta(committed, change.ops)
+      freezeChanges(next, change.ops)
+      const changes = mutations.diff(committed, next)
+      committed = next
+      version = change.version
+      listeners.emit(changes)
+    }
+  }
+
+  /** The committed document loaded whole again, listeners told what differs. */
+  async function reload () {
+    const reloaded = await loadFromCluster(cluster!, checkDocument)
+    const changes = mutations.diff(committed, reloaded.document)
+    committed = deepFreeze(reloaded.document)
+    version = reloaded.version
+    listeners.emit(changes)
+  }
+
+  async function catchUp () {
+    if (cluster === undefined) return
+    let stored: ConfigChange[]
+    try {
+      stored = await changesSince(cluster.database, version)
+      applyStored(stored)
+    } catch (err) {
+      if (!cluster.database.reachable) throw err
+      // A gap cannot be bridged by deltas.
+      log.error({ err }, 'could not follow the stored configuration; loading it again')
+      return reload()
+    }
+    // Behind, yet nothing newer stored: this copy is ahead of the database (restored from a backup, say).
+    if (stored.length === 0) {
+      log.warn({ version }, 'the configuration in the database is older than this node\'s copy; loading it again')
+      await reload()
+    }
+  }
+
   const queue = createWriteQueue({
     committed: () => committed,
-    async persist (draft) {
+    exclusive,
+    catchUp,
+    async persist (draft, changeSets) {
       const ops = deltaOf(committed, draft)
       freezeChanges(draft, ops)
+      if (cluster !== undefined) {
+        const written = await writeChange(cluster.database, {
+          base: version,
+          ops,
+          events: changeSets.flatMap(changes => cluster.eventsOf(changes)),
+          removedServerIds: changeSets.flatMap(changes => changes.serversRemoved.map(server => server.id))
+        })
+        if (written === null) throw new StaleDocument()
+        version = written.version
+        lastWriteEventId = written.lastEventId
+        if (version % SNAPSHOT_EVERY === 0) {
+          writeSnapshot(cluster.database, version, written.configRowId, draft).catch(err => log.warn({ err, version }, 'could not write a configuration snapshot'))
+        }
+        return
+      }
       // Read-only, only hand edits get here (the API is refused): they are applied unwritten.
       if (persistence === null) return
       const started = process.hrtime.bigint()
@@ -165,6 +257,10 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       health.written()
     },
     failure (err) {
+      if (cluster !== undefined) {
+        log.error({ err }, 'could not write the configuration to the database; the change is not applied')
+        return databaseAway(cluster)
+      }
       health.writeFailed(`could not write ${file}: ${describeFsError(err)}; the last change was not saved`)
       log.error({ err, file }, 'could not write the data file; the change is not applied')
       return new HttpError(500, 'Could not save the configuration')
@@ -183,12 +279,15 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       return { ...applied, value: { value: applied.value, items: audited.items(document, applied.value) } }
     })
     auditListeners.emit({ action: audited.action, origin, items })
+    // In a cluster this node's clients get the change's events from the log: before the answer, as in one process.
+    if (cluster !== undefined) await cluster.tail.reached(lastWriteEventId)
     return { value, changes }
   }
 
   /** A change through the API: refused up front when the file is read-only. */
   function change<T> (apply: Apply<T>, audited: Audited<T>, options: ChangeOptions = {}) {
     if (readOnly !== null) return Promise.reject(new HttpError(503, 'The configuration is read-only (the data file is not writable): changes are refused'))
+    if (cluster !== undefined && !cluster.database.reachable) return Promise.reject(databaseAway(cluster))
     return recorded(apply, audited, options.origin ?? HOST)
   }
 
@@ -215,7 +314,15 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
   }
   const collections = Object.fromEntries(COLLECTION_KEYS.map(key => [key, collectionOf(key)])) as { [K in CollectionKey]: ItemCollection<CollectionItem<K>> }
 
-  if (options.watchFile !== false) {
+  // Hand edits of a file do not exist in cluster mode (SPEC §12): other nodes' changes come from the log.
+  cluster?.consume('config', rows => exclusive(async () => {
+    applyStored(rows.map(row => ({ version: row.version!, ops: JSON.parse(row.payload) as DeltaOp[] })))
+  }).catch(async err => {
+    log.error({ err }, 'could not apply a configuration change from the log; catching up')
+    await exclusive(catchUp)
+  }))
+
+  if (options.watchFile !== false && cluster === undefined) {
     handEdits = watchHandEdits({
       file,
       log,
@@ -265,7 +372,12 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     onChange: listeners.add,
     onAudit: auditListeners.add,
     onWrite: writeListeners.add,
-    health: health.report,
+    health () {
+      if (cluster !== undefined && !cluster.database.reachable) {
+        return { ok: false, readOnly: true, error: `${cluster.database.problem ?? 'the database is unreachable'}: serving the last known configuration read-only` }
+      }
+      return health.report()
+    },
     flush: async () => { await queue.settled(); await persistence?.flush() },
     async close () {
       handEdits?.close()

@@ -50,6 +50,10 @@ export const EstatusOptionsSchema = Type.Object({
     description: 'more `Host` names accepted while auth is off (the variable: a comma list; DNS-rebinding guard)'
   })),
   authMaxFailures: integer(1, 10000, 10, 'failed token attempts per address and minute before 429'),
+  databaseUrl: Type.Optional(Type.String({
+    pattern: '^postgres(ql)?://',
+    description: 'cluster mode (SPEC §12): `postgres://…`; the configuration, history, alerts, audit, statuses and events live in PostgreSQL, shared by every node; unset: the data file and SQLite'
+  })),
   openapi: Type.Boolean({ default: true, description: 'serve `/api/openapi.json` and `/docs` (a host with its own @fastify/swagger turns it off)' })
 }, { additionalProperties: false })
 
@@ -98,7 +102,8 @@ export const OPTION_ENV = {
   retainDaysD: 'ESTATUS_RETAIN_DAYS_D',
   auth: 'ESTATUS_AUTH',
   tokensFile: 'ESTATUS_TOKENS_FILE',
-  allowedHosts: 'ESTATUS_ALLOWED_HOSTS'
+  allowedHosts: 'ESTATUS_ALLOWED_HOSTS',
+  databaseUrl: 'ESTATUS_DATABASE_URL'
 } as const satisfies Partial<Record<keyof Schema, string>>
 
 /**

@@ -6,6 +6,9 @@ import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { createTokenStore, type TokenStore } from '../lib/access-tokens.ts'
 import type { Access, AuthMode, Role, TokenInfo } from '../schemas/auth.ts'
 import type { ChangeOrigin } from '../lib/config-store.ts'
+import type { TokensDocument } from '../schemas/auth.ts'
+import { sharedDocument } from '../lib/cluster/shared-documents.ts'
+import type { Cluster } from './cluster.ts'
 
 export const TOKEN_COOKIE = 'estatus_token'
 
@@ -69,7 +72,14 @@ export function refuse (request: FastifyRequest, reply: FastifyReply, status: nu
  */
 export default fp<AuthOptions>(async function authPlugin (fastify, options) {
   const log = fastify.log.child({ plugin: 'auth' })
-  const tokens = await createTokenStore({ file: options.tokensFile, log, watchFile: true })
+  const cluster = fastify.hasDecorator('cluster') ? fastify.getDecorator<Cluster>('cluster') : null
+  const tokens = await createTokenStore({
+    file: options.tokensFile,
+    log,
+    watchFile: true,
+    // Every node accepts every token (SPEC §12): they are kept in the database.
+    ...(cluster === null ? {} : { storage: sharedDocument<TokensDocument>(cluster.database, 'tokens') })
+  })
   fastify.addHook('onClose', async () => tokens.close())
   const mode = () => options.mode ?? (tokens.size > 0 ? 'writes' : 'off')
   const authenticated = new WeakMap<FastifyRequest, TokenInfo>()

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import fastifySseModule, { type fastifySSE } from '@fastify/sse'
 import type { ServerResponse } from 'node:http'
-import type { EstatusEvent, InitialMessage } from '../schemas/events.ts'
+import type { InitialMessage } from '../schemas/events.ts'
 import type { ConfigStore } from '../lib/config-store.ts'
 import type { EventBus } from './event-bus.ts'
 import type { Monitor } from './monitor/index.ts'
@@ -43,9 +43,6 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
   const log = fastify.log.child({ plugin: 'sse' })
   const clients = new Set<ServerResponse>()
 
-  // Ids continue across restarts (they start at the start time in µs), so a Last-Event-ID
-  // from an earlier run of the process is never mistaken for one of this run.
-  let lastId = Date.now() * 1000
   const replay: Frame[] = []
 
   // When each client went over the bound: a burst bigger than the bound (an import) is
@@ -85,9 +82,10 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
 
   const store = fastify.getDecorator<ConfigStore>('configStore')
   const monitor = fastify.getDecorator<Monitor>('monitor')
-  const unsubscribe = fastify.getDecorator<EventBus>('eventBus').subscribe((event: EstatusEvent) => {
-    lastId++
-    const frame = { id: lastId, text: `id: ${lastId}\ndata: ${JSON.stringify(event)}\n\n` }
+  const bus = fastify.getDecorator<EventBus>('eventBus')
+  // Ids are the bus's: global across the nodes of a cluster (SPEC §12), so a client resumes on any node.
+  const unsubscribe = bus.subscribe((_event, id, json) => {
+    const frame = { id, text: `id: ${id}\ndata: ${json}\n\n` }
     if (options.replayEvents > 0) {
       replay.push(frame)
       if (replay.length > options.replayEvents) replay.shift()
@@ -95,21 +93,42 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
     broadcast(frame.text)
   })
 
-  /** The frames after `id`, or null when they are no longer (or never were) all in the ring. */
-  function missedSince (header: string | undefined): Frame[] | null {
+  /** The frames after `since` up to the last event, from the ring; null when they are not all in it. */
+  function missedFromRing (since: number): Frame[] | null {
+    if (since === bus.lastId) return []
+    const oldest = replay[0]
+    if (oldest === undefined || since < oldest.id - 1 || since > bus.lastId) return null
+    const start = replay.findIndex(frame => frame.id > since)
+    return start === -1 ? [] : replay.slice(start)
+  }
+
+  /** The id a client resumes after: its Last-Event-ID, when it is one of ours. */
+  function resumeId (header: string | undefined): number | null {
     if (header === undefined || !/^\d+$/.test(header)) return null
     const since = Number(header)
-    if (since === lastId) return []
-    const oldest = replay[0]
-    if (oldest === undefined || since < oldest.id - 1 || since > lastId) return null
-    return replay.slice(since - oldest.id + 1)
+    return since > bus.lastId ? null : since
+  }
+
+  /**
+   * In cluster mode, what the ring no longer holds is read from the event log, then topped up
+   * from the ring with what arrived meanwhile; null when that fails (the client gets a snapshot).
+   */
+  async function missedFromLog (since: number): Promise<Frame[] | null> {
+    const through = bus.lastId
+    const logged = await bus.logged(since, through).catch(err => {
+      log.warn({ err }, 'could not read the event log for a resume; sending a snapshot')
+      return null
+    })
+    const after = missedFromRing(through)
+    if (logged === null || after === null) return null
+    return [...logged.map(row => ({ id: row.id, text: `id: ${row.id}\ndata: ${row.json}\n\n` })), ...after]
   }
 
   function initial (): string {
     const message: InitialMessage = { type: 'initial', servers: monitor.statuses(), groups: store.groups() }
     // The snapshot carries the id of the last event it reflects, so a browser's own
     // reconnect resumes from there instead of needing another snapshot.
-    return `id: ${lastId}\ndata: ${JSON.stringify(message)}\n\n`
+    return `id: ${bus.lastId}\ndata: ${JSON.stringify(message)}\n\n`
   }
 
   const heartbeat = setInterval(() => {
@@ -126,9 +145,14 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
     // The client may have left while hooks ran (a host's async onRequest, e.g. auth): its
     // 'close' has fired already, so it must not join the set (it would never leave it).
     if (client.destroyed) return
-    // Everything from the snapshot to joining the broadcast set happens in this one
-    // tick, so no event can fall between them.
-    const missed = missedSince(request.headers['last-event-id'] as string | undefined)
+    const since = resumeId(request.headers['last-event-id'] as string | undefined)
+    let missed = since === null ? null : missedFromRing(since)
+    if (since !== null && missed === null) {
+      missed = await missedFromLog(since)
+      if (client.destroyed) return
+    }
+    // Everything from the snapshot (or the ring's last frames) to joining the broadcast set
+    // happens in this one tick, so no event can fall between them.
     client.write(CONNECTED)
     if (missed === null) client.write(initial())
     else for (const frame of missed) client.write(frame.text)

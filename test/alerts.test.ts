@@ -239,13 +239,15 @@ t.test('disks: percent from real SNMP readings, days to full from the forecast o
   }))
   const now = Date.now()
   let simulated = now - 4 * DAY
-  const recorder = createRecorder({ storage: createSqliteStorage(historyFile), clock: () => simulated, log: Fastify({ logger: false }).log, lastStates: new Map() })
+  const storage = createSqliteStorage(historyFile)
+  const recorder = createRecorder({ storage, clock: () => simulated, log: Fastify({ logger: false }).log, lastStates: new Map() })
   recorder.track(serverId, 4)
   for (; simulated < now - HOUR; simulated += HOUR) {
     const usedThen = Math.round(usedMiB - growthPerDay * (now - simulated) / DAY)
     recorder.onResult({ kind: 'disks', serverId, at: simulated, diskInfo: [{ total: totalMiB, used: usedThen, free: totalMiB - usedThen, percentage: 0, index: rootIndex, name: 'root', source: 'snmp' }] })
   }
   await recorder.close()
+  await storage.close()
 
   const receiver = await startReceiver(t)
   const api = await startApp(t, { dataFile, historyFile, snmpPort: agent.port, diskIntervalMs: 1000, monitor: true, fpingPath: join(dir, 'no-fping') }, dir)

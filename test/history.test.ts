@@ -21,7 +21,9 @@ const log = Fastify({ logger: false }).log
 /** The real storage and recorder on `file`, with the time in `clock.now`. */
 async function openHistory (file: string, clock: { now: number }) {
   const storage = createSqliteStorage(file)
-  const recorder = createRecorder({ storage, clock: () => clock.now, log, lastStates: await storage.lastStates() })
+  const recording = createRecorder({ storage, clock: () => clock.now, log, lastStates: await storage.lastStates() })
+  // The recorder leaves the storage open (the plugin's, shared with the queries): closed here with it.
+  const recorder = { ...recording, close: async () => { await recording.close(); await storage.close() } }
   return { storage, recorder }
 }
 

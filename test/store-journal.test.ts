@@ -6,7 +6,7 @@ import { readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import Fastify from 'fastify'
 import { createConfigStore, type ConfigStore } from '../lib/config-store.ts'
-import { applyDelta, deltaOf } from '../lib/store/delta.ts'
+import { deltaOf, withDelta } from '../lib/store/delta.ts'
 import { documentChunks, documentText } from '../lib/store/document-text.ts'
 import { journalPath } from '../lib/store/journal.ts'
 import { sha256 } from '../lib/store/persistence.ts'
@@ -146,9 +146,12 @@ t.test('deltas and the file text are generic over the document\'s fields', async
   const ops = deltaOf(before, after)
   t.same(ops, [['gone'], ['counter', 2], ['items', 1, 2, [{ id: 'c' }, { id: 'd', tags: ['x'] }]], ['rules', 0, 0, [{ id: 'r', when: { not: null } }]]], 'only what changed, found by reference')
   t.equal(ops[2]![3]![0], before.items[2], 'unchanged items are carried by reference, not copied')
-  const replayed = JSON.parse(JSON.stringify(before))
-  applyDelta(replayed, JSON.parse(JSON.stringify(ops)))
+  const parsed = JSON.parse(JSON.stringify(before))
+  const replayed = withDelta(parsed, JSON.parse(JSON.stringify(ops)))
   t.same(replayed, after, 'applied to the parsed file it gives the next document')
+  t.equal(replayed.nested, parsed.nested, 'what the change did not touch is shared, not copied')
+  t.not(replayed.items, parsed.items, 'a changed list is a new one: the document applied to is left as it was')
+  t.equal(parsed.items.length, 3)
   t.equal([...documentChunks(after)].join(''), JSON.stringify(after, null, 2) + '\n', 'the text is JSON.stringify(document, null, 2)')
   const many = { list: Array.from({ length: 2500 }, (_, i) => ({ i })), empty: [], scalar: 'x' }
   t.ok([...documentChunks(many)].length > 2, 'long lists come in several chunks')

@@ -34,17 +34,19 @@ export function deltaOf (before: object, after: object): DeltaOp[] {
   return ops
 }
 
-/** Applies `ops` in place to `document` (parsed JSON); throws when they do not fit it. */
-export function applyDelta (document: Fields, ops: readonly DeltaOp[]): void {
+/** `document` with `ops` applied, as a new object: what they do not touch is shared, as between committed documents. */
+export function withDelta<T extends object> (document: T, ops: readonly DeltaOp[]): T {
+  const next = { ...document } as Fields
   for (const op of ops) {
     const [key] = op
-    if (op.length === 1) delete document[key]
-    else if (op.length === 2) document[key] = op[1]
+    if (op.length === 1) delete next[key]
+    else if (op.length === 2) next[key] = op[1]
     else {
       const [, start, deleteCount, items] = op
-      const list = document[key]
+      const list = next[key]
       if (!Array.isArray(list) || start + deleteCount > list.length) throw new Error(`the change of "${key}" does not fit the document`)
-      list.splice(start, deleteCount, ...items)
+      next[key] = list.toSpliced(start, deleteCount, ...items)
     }
   }
+  return next as T
 }

@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { StoreDocument } from '../../schemas/config.ts'
 import { readTextFile, removeStaleTemps } from '../atomic-json-file.ts'
 import { describeJsonError } from '../errors.ts'
-import { applyDelta } from './delta.ts'
+import { withDelta } from './delta.ts'
 import { documentText } from './document-text.ts'
 import { journalPath, readReplay, setJournalAside, type Replay } from './journal.ts'
 import { sha256, type Persistence } from './persistence.ts'
@@ -63,7 +63,7 @@ async function readStored (file: string, empty: unknown): Promise<{ text: string
     replay = await readReplay(journal, sha256(text ?? ''))
     if (replay.kind === 'replay') {
       if (typeof parsed !== 'object' || parsed === null) throw new Error('the data file holds no document to apply it to')
-      for (const record of replay.records) applyDelta(parsed as Record<string, unknown>, record.ops)
+      for (const record of replay.records) parsed = withDelta(parsed as object, record.ops)
     }
   } catch (err) {
     throw new DataFileError(`Cannot replay the journal ${journal}: ${err instanceof Error && !(err as NodeJS.ErrnoException).code ? err.message : describeFsError(err)}`)

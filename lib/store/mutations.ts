@@ -190,7 +190,8 @@ export function diff (before: StoreDocument, after: StoreDocument): ChangeSet {
   for (const server of after.servers) {
     const previous = old.get(server.id)
     if (previous === undefined) changes.serversAdded.push(server)
-    else if (!sameJson(previous, server)) changes.serversUpdated.push({ before: previous, after: server })
+    // Identity first: documents share what a change did not touch.
+    else if (previous !== server && !sameJson(previous, server)) changes.serversUpdated.push({ before: previous, after: server })
     old.delete(server.id)
   }
   changes.serversRemoved.push(...old.values())

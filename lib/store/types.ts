@@ -4,6 +4,8 @@ import type { AlertConfig } from '../../plugins/alerts/types.ts'
 import type { CollectionItem, CollectionKey } from './collections.ts'
 import type { StoredItem } from './etag.ts'
 import type { IdKind } from './ids.ts'
+import type { Database } from '../cluster/database.ts'
+import type { LogRow, LogTail } from '../cluster/event-log.ts'
 
 export interface ServerUpdate { before: ServerConfig, after: ServerConfig }
 
@@ -56,9 +58,21 @@ export interface StoreHealth {
   readOnly?: boolean
 }
 
+/** Cluster mode (SPEC §12): the configuration is kept in PostgreSQL (lib/cluster/config-log.ts), not in the file. */
+export interface ClusterStorage {
+  database: Database
+  /** The node's reader of the event log: it hands over the configuration changes other nodes commit. */
+  tail: LogTail
+  consume (kind: 'config', handler: (rows: LogRow[]) => Promise<void>): void
+  /** The SPEC §5 events of a change, as JSON: committed with it. */
+  eventsOf (changes: ChangeSet): string[]
+}
+
 export interface ConfigStoreOptions {
+  /** The data file; in cluster mode only a name for messages. */
   file: string
   log: FastifyBaseLogger
+  cluster?: ClusterStorage
   /** Pick up hand edits of the data file while running (SPEC §5, last rule). */
   watchFile?: boolean
   /** Quiet period after a file-system event before the file is read. */

@@ -4,6 +4,7 @@ import type { Monitor, MonitorResult } from '../monitor/index.ts'
 import type { HistoryQueries } from '../history/queries.ts'
 import type { AlertOutbox } from './types.ts'
 import { createAlertEngine } from './engine.ts'
+import type { Leadership } from '../leadership.ts'
 
 export interface AlertingOptions {
   /** The default failures in a row to go offline (a server's own `consecutiveFailures` wins). */
@@ -34,20 +35,7 @@ export default fp<AlertingOptions>(async function alertingPlugin (fastify, optio
   const clock = options.clock ?? Date.now
   const enqueued = new Set<Promise<void>>()
 
-  const engine = createAlertEngine({
-    config: store,
-    directory: { servers: () => store.servers(), server: id => store.server(id), groups: () => store.document().groups },
-    clock,
-    holdMs: options.holdMs,
-    send (alert, channelIds) {
-      log.info({ alertId: alert.id, kind: alert.kind, rule: alert.rule.id, serverId: alert.server.id, storm: alert.storm?.group.id }, alert.message)
-      const done = outbox.enqueue(alert, channelIds)
-        .catch(err => log.error({ err, alertId: alert.id }, 'could not put an alert into the outbox'))
-        .finally(() => enqueued.delete(done))
-      enqueued.add(done)
-    },
-    setMaintenance: (id, inside) => monitor.setMaintenance(id, inside)
-  })
+  const leadership = fastify.getDecorator<Leadership>('leadership')
 
   /** Offline counts once the monitor has decided it: a new server starts offline without having gone down. */
   function decidedOffline (id: string) {
@@ -56,60 +44,80 @@ export default fp<AlertingOptions>(async function alertingPlugin (fastify, optio
     return server !== undefined && failures >= (server.consecutiveFailures ?? options.threshold)
   }
 
-  const forecastAt = new Map<string, number>()
-  function refreshForecast (id: string) {
-    const now = clock()
-    if (history === null || now - (forecastAt.get(id) ?? -Infinity) < FORECAST_EVERY_MS || !engine.wantsForecast(id)) return
-    forecastAt.set(id, now)
-    history.forecasts(id).then(
-      forecasts => engine.forecasts(id, new Map([...forecasts].map(([disk, forecast]) => [disk, forecast?.daysToFull ?? null]))),
-      err => log.error({ err, serverId: id }, 'could not read the disk forecast')
-    )
-  }
+  // The rules run on the leader (SPEC §12): a new leader restores what was sent from the alert log, like a restart.
+  const stopLeading = await leadership.whileLeading('alert rules', async () => {
+    const engine = createAlertEngine({
+      config: store,
+      directory: { servers: () => store.servers(), server: id => store.server(id), groups: () => store.document().groups },
+      clock,
+      holdMs: options.holdMs,
+      send (alert, channelIds) {
+        log.info({ alertId: alert.id, kind: alert.kind, rule: alert.rule.id, serverId: alert.server.id, storm: alert.storm?.group.id }, alert.message)
+        const done = outbox.enqueue(alert, channelIds)
+          .catch(err => log.error({ err, alertId: alert.id }, 'could not put an alert into the outbox'))
+          .finally(() => enqueued.delete(done))
+        enqueued.add(done)
+      },
+      setMaintenance: (id, inside) => monitor.setMaintenance(id, inside)
+    })
 
-  function onResult (result: MonitorResult) {
-    if (result.kind === 'ping') {
-      if (result.isOnline) engine.availability(result.serverId, true)
-      else if (!engine.knownDown(result.serverId) && decidedOffline(result.serverId)) engine.availability(result.serverId, false)
-      return
+    const forecastAt = new Map<string, number>()
+    function refreshForecast (id: string) {
+      const now = clock()
+      if (history === null || now - (forecastAt.get(id) ?? -Infinity) < FORECAST_EVERY_MS || !engine.wantsForecast(id)) return
+      forecastAt.set(id, now)
+      history.forecasts(id).then(
+        forecasts => engine.forecasts(id, new Map([...forecasts].map(([disk, forecast]) => [disk, forecast?.daysToFull ?? null]))),
+        err => log.error({ err, serverId: id }, 'could not read the disk forecast')
+      )
     }
-    engine.disks(result.serverId, result.diskInfo)
-    refreshForecast(result.serverId)
-  }
 
-  function applyChanges (changes: ChangeSet) {
-    for (const server of changes.serversRemoved) {
-      engine.forget(server.id)
-      forecastAt.delete(server.id)
+    function onResult (result: MonitorResult) {
+      if (result.kind === 'ping') {
+        if (result.isOnline) engine.availability(result.serverId, true)
+        else if (!engine.knownDown(result.serverId) && decidedOffline(result.serverId)) engine.availability(result.serverId, false)
+        return
+      }
+      engine.disks(result.serverId, result.diskInfo)
+      refreshForecast(result.serverId)
     }
-    for (const { before, after } of changes.serversUpdated) {
-      if (before.dnsAddress !== after.dnsAddress) engine.reset(after.id)
-    }
-  }
 
-  // What was sent before a restart: no second `down` for a server still down, an `up` for one back.
-  engine.restore(await outbox.openAlerts())
-  const unsubscribeResults = monitor.onResult(onResult)
-  const unsubscribeStore = store.onChange(applyChanges)
-  engine.tick()
-  const timer = setInterval(() => {
-    try {
-      engine.tick()
-    } catch (err) {
-      log.error({ err }, 'alert rules: a tick failed')
+    function applyChanges (changes: ChangeSet) {
+      for (const server of changes.serversRemoved) {
+        engine.forget(server.id)
+        forecastAt.delete(server.id)
+      }
+      for (const { before, after } of changes.serversUpdated) {
+        if (before.dnsAddress !== after.dnsAddress) engine.reset(after.id)
+      }
     }
-  }, options.tickMs ?? 1000)
-  timer.unref()
 
-  fastify.addHook('onClose', async () => {
-    clearInterval(timer)
-    unsubscribeResults()
-    unsubscribeStore()
-    // Alerts raised until now reach the outbox before it closes (it is closed after us).
-    await Promise.all(enqueued)
+    // What was sent before a restart: no second `down` for a server still down, an `up` for one back.
+    engine.restore(await outbox.openAlerts())
+    const unsubscribeResults = monitor.onResult(onResult)
+    const unsubscribeStore = store.onChange(applyChanges)
+    engine.tick()
+    const timer = setInterval(() => {
+      try {
+        engine.tick()
+      } catch (err) {
+        log.error({ err }, 'alert rules: a tick failed')
+      }
+    }, options.tickMs ?? 1000)
+    timer.unref()
+
+    return async () => {
+      clearInterval(timer)
+      unsubscribeResults()
+      unsubscribeStore()
+      // Alerts raised until now reach the outbox before it closes (it is closed after us).
+      await Promise.all(enqueued)
+    }
   })
+
+  fastify.addHook('onClose', stopLeading)
 }, {
   name: 'estatus-alerting',
   fastify: '5.x',
-  dependencies: ['estatus-config-store', 'estatus-monitor', 'estatus-alert-outbox']
+  dependencies: ['estatus-config-store', 'estatus-monitor', 'estatus-alert-outbox', 'estatus-leadership']
 })

@@ -4,6 +4,9 @@ import type { Alert, Channel } from '../../schemas/alerts.ts'
 import { createListeners } from '../../lib/listeners.ts'
 import type { AlertConfig, AlertOutbox, ConfigChanges, DeliveryEvent } from './types.ts'
 import { createSqliteOutbox } from './sqlite-outbox.ts'
+import { createPgOutbox } from './pg-outbox.ts'
+import type { Cluster } from '../cluster.ts'
+import type { Leadership } from '../leadership.ts'
 import { createSenders } from './senders/index.ts'
 import { DEFAULT_TIMEOUTS, type DeliveryTimeouts } from './senders/http.ts'
 import { DEFAULT_RETRY, createWorkers, type RetryPolicy } from './workers.ts'
@@ -51,17 +54,20 @@ function testAlert (channel: Channel, now: number): Alert {
 export default fp<AlertOutboxOptions>(async function alertOutboxPlugin (fastify, options) {
   const config = fastify.getDecorator<AlertConfig & ConfigChanges>('configStore')
   const log = fastify.log.child({ plugin: 'alert-outbox' })
-  const storage = createSqliteOutbox(options.file)
+  const leadership = fastify.getDecorator<Leadership>('leadership')
+  const cluster = fastify.hasDecorator('cluster') ? fastify.getDecorator<Cluster>('cluster') : null
+  const storage = cluster === null ? createSqliteOutbox(options.file) : createPgOutbox(cluster.database.pool)
   const senders = createSenders({ ...DEFAULT_TIMEOUTS, ...options.timeouts })
   const listeners = createListeners<DeliveryEvent>(log, event => [{ ...event }, 'an alert delivery listener failed'])
-  const workers = createWorkers({ storage, config, senders, retry: { ...DEFAULT_RETRY, ...options.retry }, log, emit: event => listeners.emit(event) })
   const stopping = new AbortController()
+  /** Delivery runs on the leader (SPEC §12); any node may add to the outbox. */
+  let workers: ReturnType<typeof createWorkers> | null = null
 
   const outbox: AlertOutbox = {
     async enqueue (alert, channelIds) {
       const unique = [...new Set(channelIds)]
       await storage.add(alert, unique.map(channelId => ({ channelId, key: deliveryKey(alert.id, channelId) })), Date.now())
-      for (const channelId of unique) workers.wake(channelId)
+      for (const channelId of unique) workers?.wake(channelId)
     },
     async test (channel) {
       // Sent at once, past the channel's queue (someone is waiting for the answer), then logged.
@@ -81,20 +87,28 @@ export default fp<AlertOutboxOptions>(async function alertOutboxPlugin (fastify,
   }
   fastify.decorate('alertOutbox', outbox)
 
-  // What was pending when the process last stopped, crash or not.
-  for (const channelId of await storage.pendingChannels()) workers.wake(channelId)
-  // A channel edited (its URL fixed, say) or deleted: its queue is looked at again now, not after its back-off.
-  const unsubscribe = config.onAudit(record => {
-    for (const item of record.items) if (item.kind === 'channel') workers.retryNow(item.id)
-  })
   const clock = options.clock ?? Date.now
-  const pruning = schedulePruning(() => storage.prune(clock() - LOG_RETENTION_MS), options.pruneIntervalMs ?? HOURLY, log)
+  const stopLeading = await leadership.whileLeading('alert delivery', async () => {
+    const delivering = createWorkers({ storage, config, senders, retry: { ...DEFAULT_RETRY, ...options.retry }, log, emit: event => listeners.emit(event) })
+    workers = delivering
+    // What was pending when the process (or the last leader) stopped, crash or not.
+    for (const channelId of await storage.pendingChannels()) delivering.wake(channelId)
+    // A channel edited (its URL fixed, say) or deleted: its queue is looked at again now, not after its back-off.
+    const unsubscribe = config.onAudit(record => {
+      for (const item of record.items) if (item.kind === 'channel') delivering.retryNow(item.id)
+    })
+    const pruning = schedulePruning(() => storage.prune(clock() - LOG_RETENTION_MS), options.pruneIntervalMs ?? HOURLY, log)
+    return async () => {
+      unsubscribe()
+      workers = null
+      await pruning.stop()
+      await delivering.close()
+    }
+  })
 
   fastify.addHook('onClose', async () => {
-    unsubscribe()
     stopping.abort()
-    await pruning.stop()
-    await workers.close()
+    await stopLeading()
     await senders.close()
     listeners.clear()
     await storage.close()
@@ -102,5 +116,5 @@ export default fp<AlertOutboxOptions>(async function alertOutboxPlugin (fastify,
 }, {
   name: 'estatus-alert-outbox',
   fastify: '5.x',
-  dependencies: ['estatus-config-store']
+  dependencies: ['estatus-config-store', 'estatus-leadership']
 })

@@ -4,6 +4,8 @@ import { HOURLY, LOG_RETENTION_MS, schedulePruning } from '../../lib/pruning.ts'
 import type { AuditEntry } from '../../schemas/audit.ts'
 import { describe, entriesOf } from './entries.ts'
 import { createSqliteAudit } from './sqlite-storage.ts'
+import { createPgAudit } from './pg-storage.ts'
+import type { Cluster } from '../cluster.ts'
 
 export interface AuditPluginOptions {
   /** The history database: the audit keeps its table there (with history off too). */
@@ -32,13 +34,14 @@ export default fp<AuditPluginOptions>(async function auditPlugin (fastify, optio
   const store = fastify.getDecorator<ConfigStore>('configStore')
   const log = fastify.log.child({ plugin: 'audit' })
   const clock = options.clock ?? Date.now
-  const storage = createSqliteAudit(options.file)
+  const cluster = fastify.hasDecorator('cluster') ? fastify.getDecorator<Cluster>('cluster') : null
+  const storage = cluster === null ? createSqliteAudit(options.file) : createPgAudit(cluster.database.pool)
 
   const unsubscribe = store.onAudit(record => {
     const at = clock()
     const entries = entriesOf(record)
     for (const entry of entries) log.info(entry, describe(entry))
-    // The SQLite storage inserts synchronously, before the promise settles.
+    // The SQLite storage inserts synchronously, before the promise settles (PostgreSQL: each node its own changes).
     storage.add(entries.map(entry => ({ at, ...entry }))).catch(err => log.error({ err, entries: entries.length }, 'could not store audit entries'))
   })
   const pruning = schedulePruning(() => storage.prune(clock() - LOG_RETENTION_MS), options.pruneIntervalMs ?? HOURLY, log)

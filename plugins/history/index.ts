@@ -3,7 +3,10 @@ import type { ServerConfig } from '../../schemas/config.ts'
 import type { ConfigStore, ChangeSet } from '../../lib/config-store.ts'
 import type { Monitor } from '../monitor/index.ts'
 import { createSqliteStorage } from './sqlite-storage.ts'
-import { createRecorder, type Clock } from './recorder.ts'
+import { createRecorder, type Clock, type Recorder } from './recorder.ts'
+import { createPgHistoryStorage } from './pg-storage.ts'
+import type { Cluster } from '../cluster.ts'
+import type { Leadership } from '../leadership.ts'
 import { createHistoryQueries, type Retention } from './queries.ts'
 import { STEP_MS } from './storage.ts'
 
@@ -28,60 +31,73 @@ const FLUSH_CHECK_MS = 1000
 export default fp<HistoryPluginOptions>(async function historyPlugin (fastify, options) {
   const store = fastify.getDecorator<ConfigStore>('configStore')
   const monitor = fastify.getDecorator<Monitor>('monitor')
+  const leadership = fastify.getDecorator<Leadership>('leadership')
+  const cluster = fastify.hasDecorator('cluster') ? fastify.getDecorator<Cluster>('cluster') : null
   const log = fastify.log.child({ plugin: 'history' })
   const clock = options.clock ?? Date.now
-  const storage = createSqliteStorage(options.file)
-  const recorder = createRecorder({ storage, clock, log, lastStates: await storage.lastStates() })
+  const storage = cluster === null ? createSqliteStorage(options.file) : createPgHistoryStorage(cluster.database.pool)
   const failuresToOffline = (server: ServerConfig) => server.consecutiveFailures ?? options.threshold
+  /** The leader records (SPEC §12); every node answers the queries from the tables. */
+  let recorder: Recorder | null = null
 
-  // Servers deleted while we were not running (a hand edit of the data file).
-  const configured = new Set(store.servers().map(server => server.id))
-  await recorder.forget((await storage.serverIds()).filter(id => !configured.has(id)))
-  for (const server of store.servers()) recorder.track(server.id, failuresToOffline(server))
+  const stopLeading = await leadership.whileLeading('history', async () => {
+    const recording = createRecorder({ storage, clock, log, lastStates: await storage.lastStates() })
+    // Servers deleted while we were not recording (a hand edit of the data file, or another leader's time).
+    const configured = new Set(store.servers().map(server => server.id))
+    await recording.forget((await storage.serverIds()).filter(id => !configured.has(id)))
+    for (const server of store.servers()) recording.track(server.id, failuresToOffline(server))
+    recorder = recording
 
-  function applyChanges (changes: ChangeSet) {
-    for (const server of changes.serversAdded) recorder.track(server.id, failuresToOffline(server))
-    for (const { before, after } of changes.serversUpdated) {
-      if (before.dnsAddress !== after.dnsAddress) recorder.reset(after.id, failuresToOffline(after))
+    function applyChanges (changes: ChangeSet) {
+      for (const server of changes.serversAdded) recording.track(server.id, failuresToOffline(server))
+      for (const { before, after } of changes.serversUpdated) {
+        if (before.dnsAddress !== after.dnsAddress) recording.reset(after.id, failuresToOffline(after))
+      }
+      if (changes.serversRemoved.length > 0) void recording.forget(changes.serversRemoved.map(server => server.id))
     }
-    if (changes.serversRemoved.length > 0) void recorder.forget(changes.serversRemoved.map(server => server.id))
-  }
-  const unsubscribeStore = store.onChange(applyChanges)
-  const unsubscribeResults = monitor.onResult(result => recorder.onResult(result))
+    const unsubscribeStore = store.onChange(applyChanges)
+    const unsubscribeResults = monitor.onResult(result => recording.onResult(result))
 
-  let flushedMinute = Math.floor(clock() / STEP_MS['1m'])
-  const flushTimer = setInterval(() => {
-    const minute = Math.floor(clock() / STEP_MS['1m'])
-    if (minute === flushedMinute) return
-    flushedMinute = minute
-    void recorder.flush()
-  }, FLUSH_CHECK_MS)
+    let flushedMinute = Math.floor(clock() / STEP_MS['1m'])
+    const flushTimer = setInterval(() => {
+      const minute = Math.floor(clock() / STEP_MS['1m'])
+      if (minute === flushedMinute) return
+      flushedMinute = minute
+      void recording.flush()
+    }, FLUSH_CHECK_MS)
 
-  let pruning: Promise<void> = Promise.resolve()
-  const prune = () => {
-    const now = clock()
-    const { minutesMs, hoursMs, daysMs } = options.retention
-    pruning = storage.prune({ minutes: now - minutesMs, hours: now - hoursMs, days: daysMs === null ? null : now - daysMs, transitions: now - hoursMs })
-      .catch(err => log.error({ err }, 'could not prune history'))
-  }
-  prune()
-  const pruneTimer = setInterval(prune, options.pruneIntervalMs ?? 600_000)
-  flushTimer.unref()
-  pruneTimer.unref()
+    let pruning: Promise<void> = Promise.resolve()
+    const prune = () => {
+      const now = clock()
+      const { minutesMs, hoursMs, daysMs } = options.retention
+      pruning = storage.prune({ minutes: now - minutesMs, hours: now - hoursMs, days: daysMs === null ? null : now - daysMs, transitions: now - hoursMs })
+        .catch(err => log.error({ err }, 'could not prune history'))
+    }
+    prune()
+    const pruneTimer = setInterval(prune, options.pruneIntervalMs ?? 600_000)
+    flushTimer.unref()
+    pruneTimer.unref()
 
-  fastify.decorate('history', createHistoryQueries(storage, recorder, clock, options.retention))
+    return async () => {
+      clearInterval(flushTimer)
+      clearInterval(pruneTimer)
+      unsubscribeResults()
+      unsubscribeStore()
+      await pruning
+      // The current partial minutes too: a restart (or the next leader) adds the rest of the minute to them.
+      await recording.close()
+      recorder = null
+    }
+  })
+
+  fastify.decorate('history', createHistoryQueries(storage, { unwritten: serverId => recorder?.unwritten(serverId) ?? [] }, clock, options.retention))
 
   fastify.addHook('onClose', async () => {
-    clearInterval(flushTimer)
-    clearInterval(pruneTimer)
-    unsubscribeResults()
-    unsubscribeStore()
-    await pruning
-    // The current partial minutes too: a restart adds the rest of the minute to them.
-    await recorder.close()
+    await stopLeading()
+    await storage.close()
   })
 }, {
   name: 'estatus-history',
   fastify: '5.x',
-  dependencies: ['estatus-config-store', 'estatus-monitor']
+  dependencies: ['estatus-config-store', 'estatus-monitor', 'estatus-leadership']
 })

@@ -35,7 +35,7 @@ function figures (tally: Tally, spanMs: number): Pick<WindowFigures, 'uptime' | 
   return { uptime: percent(tally.onlineMs, tally.monitoredMs), coverage: percent(tally.monitoredMs, spanMs) }
 }
 
-export function createHistoryQueries (storage: HistoryStorage, recorder: Recorder, clock: Clock, retention: Retention) {
+export function createHistoryQueries (storage: HistoryStorage, recorder: Pick<Recorder, 'unwritten'>, clock: Clock, retention: Retention) {
   const retentionOf = (step: Step) => ({ '1m': retention.minutesMs, '1h': retention.hoursMs, '1d': retention.daysMs ?? Infinity })[step]
 
   /**

@@ -35,7 +35,7 @@ export interface Recorder {
   flush (): Promise<void>
   /** Minute tallies not in storage yet (the current minutes included), for the queries. */
   unwritten (serverId?: string): MinuteRecord[]
-  /** Writes everything, the current partial minutes included, and closes the storage. */
+  /** Writes everything, the current partial minutes included (the storage stays open: its owner closes it). */
   close (): Promise<void>
 }
 
@@ -240,7 +240,6 @@ export function createRecorder (options: RecorderOptions): Recorder {
     async close () {
       await writeReady(true)
       tracked.clear()
-      await storage.close()
     }
   }
 }

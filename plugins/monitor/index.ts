@@ -4,6 +4,10 @@ import type { ServerStatus } from '../../schemas/status.ts'
 import type { ChangeSet, ConfigStore } from '../../lib/config-store.ts'
 import type { EventBus } from '../event-bus.ts'
 import { createListeners } from '../../lib/listeners.ts'
+import { loadStatuses, saveStatuses } from '../../lib/cluster/statuses.ts'
+import type { EstatusEvent } from '../../schemas/events.ts'
+import type { Cluster } from '../cluster.ts'
+import type { Leadership } from '../leadership.ts'
 import { createAvailability, type AvailabilityOptions } from './availability.ts'
 import { createDisks, type DisksOptions } from './disks.ts'
 import type { Entry, MonitorContext, MonitorResult } from './entry.ts'
@@ -32,21 +36,47 @@ export interface Monitor {
 
 export interface MonitorOptions extends AvailabilityOptions, DisksOptions {}
 
+/** How long the statuses a leader changed wait before they are written together (cluster mode). */
+const SAVE_STATUSES_MS = 250
+
 export default fp<MonitorOptions>(async function monitorPlugin (fastify, options) {
   const store = fastify.getDecorator<ConfigStore>('configStore')
   const bus = fastify.getDecorator<EventBus>('eventBus')
+  const leadership = fastify.getDecorator<Leadership>('leadership')
+  const cluster = fastify.hasDecorator('cluster') ? fastify.getDecorator<Cluster>('cluster') : null
   const log = fastify.log.child({ plugin: 'monitor' })
   const entries = new Map<string, Entry>()
   const listeners = createListeners<MonitorResult>(log, result => [{ serverId: result.serverId }, 'monitor: an onResult listener threw'])
 
+  // Cluster mode: the statuses the leader changed are written to the database, so that a
+  // starting node and the next leader begin from them.
+  const unsaved = new Set<string>()
+  let saveTimer: NodeJS.Timeout | null = null
+  let saving: Promise<void> = Promise.resolve()
+  function saveChanged () {
+    saveTimer = null
+    const statuses = [...unsaved].flatMap(id => { const entry = entries.get(id); return entry ? [entry.status] : [] })
+    unsaved.clear()
+    saving = saving.then(() => saveStatuses(cluster!.database, statuses)).catch(err => {
+      cluster!.database.failed(err)
+      log.warn({ err, statuses: statuses.length }, 'could not save server statuses; they are saved with their next change')
+    })
+  }
+  function published (event: EstatusEvent) {
+    bus.publish(event)
+    if (cluster === null || (event.type !== 'statusChange' && event.type !== 'diskUpdate')) return
+    unsaved.add(event.update.serverId)
+    saveTimer ??= setTimeout(saveChanged, SAVE_STATUSES_MS)
+  }
+
   const ctx: MonitorContext = {
     log,
     entries,
-    publish: event => bus.publish(event),
+    publish: published,
     emit: listeners.emit
   }
-  const availability = createAvailability(ctx, options)
-  const disks = createDisks(ctx, options)
+  /** The probes run on the leader only (always, outside cluster mode). */
+  let probing: { availability: ReturnType<typeof createAvailability>, disks: ReturnType<typeof createDisks> } | null = null
 
   function newStatus (server: ServerConfig): ServerStatus {
     const now = new Date().toISOString()
@@ -61,23 +91,25 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
       lastStatusChange: now,
       diskInfo: null
     }
-    const icmpError = availability.error
+    const icmpError = probing?.availability.error ?? null
     if (icmpError !== null) status.lastError = icmpError
     return status
   }
 
-  function add (server: ServerConfig) {
-    const entry: Entry = { server, status: newStatus(server), address: null, diskFailing: false }
+  function add (server: ServerConfig, stored?: ServerStatus) {
+    // A stored status carries what the last leader knew; its run lengths start again here.
+    const status = stored === undefined ? newStatus(server) : { ...stored, name: server.name, ip: server.ip, consecutiveSuccesses: 0, consecutiveFailures: 0 }
+    const entry: Entry = { server, status, address: null, diskFailing: false }
     entries.set(server.id, entry)
-    availability.watch(entry)
-    disks.set(entry)
+    probing?.availability.watch(entry)
+    probing?.disks.set(entry)
   }
 
   function remove (id: string) {
     const entry = entries.get(id)
     if (entry === undefined) return
-    availability.unwatch(entry)
-    disks.remove(id)
+    probing?.availability.unwatch(entry)
+    probing?.disks.remove(id)
     entries.delete(id)
   }
 
@@ -87,12 +119,13 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     entry.server = after
     entry.status.name = after.name
     entry.status.ip = after.ip
+    if (probing === null) return
     if (before.dnsAddress !== after.dnsAddress) {
       const { diskInfo, maintenance } = entry.status
-      availability.retarget(entry, { ...newStatus(after), diskInfo, ...(maintenance === undefined ? {} : { maintenance }) })
+      probing.availability.retarget(entry, { ...newStatus(after), diskInfo, ...(maintenance === undefined ? {} : { maintenance }) })
     }
     // New thresholds apply from the next probe result; counters are kept.
-    disks.set(entry)
+    probing.disks.set(entry)
   }
 
   function applyChanges (changes: ChangeSet) {
@@ -101,8 +134,52 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     for (const server of changes.serversRemoved) remove(server.id)
   }
 
-  for (const server of store.servers()) add(server)
+  const stored = cluster === null ? new Map<string, ServerStatus>() : await loadStatuses(cluster.database)
+  for (const server of store.servers()) add(server, stored.get(server.id))
   const unsubscribe = store.onChange(applyChanges)
+
+  // A node that does not lead follows the leader's events (cluster mode).
+  const unsubscribeEvents = bus.subscribe(event => {
+    if (probing !== null || (event.type !== 'statusChange' && event.type !== 'diskUpdate')) return
+    const entry = entries.get(event.update.serverId)
+    if (entry === undefined) return
+    const { status } = entry
+    if (event.type === 'diskUpdate') {
+      status.diskInfo = event.update.diskInfo
+      return
+    }
+    const { isOnline, timestamp, maintenance } = event.update
+    if (status.isOnline !== isOnline) status.lastStatusChange = timestamp
+    status.isOnline = isOnline
+    status.lastChecked = timestamp
+    if (maintenance === true) status.maintenance = true
+    else if (maintenance === false) delete status.maintenance
+  })
+
+  async function stopProbing () {
+    const running = probing
+    if (running === null) return
+    probing = null
+    // Aborts the disk rounds in flight; both settle together.
+    await Promise.all([running.disks.close(), running.availability.close()])
+    for (const entry of entries.values()) entry.address = null
+    if (cluster !== null) {
+      // The next leader starts from these.
+      if (saveTimer !== null) clearTimeout(saveTimer)
+      for (const id of entries.keys()) unsaved.add(id)
+      saveChanged()
+      await saving
+    }
+  }
+
+  const stopLeading = await leadership.whileLeading('probes', () => {
+    probing = { availability: createAvailability(ctx, options), disks: createDisks(ctx, options) }
+    for (const entry of entries.values()) {
+      probing.availability.watch(entry)
+      probing.disks.set(entry)
+    }
+    return stopProbing
+  })
 
   const monitor: Monitor = {
     statuses: () => store.servers().flatMap(server => {
@@ -116,21 +193,21 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     // SNMP is spoken by a library in this process: nothing to be missing. A target that
     // does not answer is that server's problem, reported in its diskUpdate.
     health () {
-      const icmpError = availability.error
+      const icmpError = probing?.availability.error ?? null
       return { icmp: icmpError === null ? { ok: true } : { ok: false, error: icmpError }, snmp: { ok: true } }
     },
     onResult (listener) {
       // A wrapper per subscription: the same function subscribed twice is called twice.
       return listeners.add(result => listener(result))
     },
-    fpingRestarts: () => availability.restarts,
+    fpingRestarts: () => probing?.availability.restarts ?? 0,
     setMaintenance (id, inside) {
       const entry = entries.get(id)
       if (entry === undefined || (entry.status.maintenance === true) === inside) return
       const { server, status } = entry
       if (inside) status.maintenance = true
       else delete status.maintenance
-      bus.publish({
+      published({
         type: 'statusChange',
         update: { serverId: server.id, name: server.name, ip: server.ip, isOnline: status.isOnline, previousStatus: status.isOnline, timestamp: new Date().toISOString(), maintenance: inside }
       })
@@ -140,12 +217,14 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
 
   fastify.addHook('onClose', async () => {
     unsubscribe()
+    unsubscribeEvents()
+    await stopLeading()
+    if (saveTimer !== null) { clearTimeout(saveTimer); saveChanged() }
+    await saving
     listeners.clear()
-    // Aborts the disk rounds in flight; both settle together.
-    await Promise.all([disks.close(), availability.close()])
   })
 }, {
   name: 'estatus-monitor',
   fastify: '5.x',
-  dependencies: ['estatus-config-store', 'estatus-event-bus']
+  dependencies: ['estatus-config-store', 'estatus-event-bus', 'estatus-leadership']
 })

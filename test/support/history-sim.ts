@@ -136,6 +136,7 @@ export async function simulateYear (file: string, options: YearOptions): Promise
   }
   reader.close()
   await recorder.close()
+  await storage.close()
   const [seconds, cpu] = [(performance.now() - started) / 1000, cpuSeconds() - cpuStarted]
 
   const db = new Database(file)

@@ -1,0 +1,25 @@
+import type { Database } from './database.ts'
+
+const CHANNEL = 'estatus_shared_documents'
+
+/**
+ * A small JSON document every node of a cluster shares (the API tokens): kept whole in a row,
+ * and a write wakes the other nodes, which read it again.
+ */
+export function sharedDocument<T> (database: Database, name: string) {
+  return {
+    async readText (): Promise<string | null> {
+      const { rows } = await database.pool.query<{ text: string }>('SELECT text FROM shared_documents WHERE name = $1', [name])
+      return rows[0]?.text ?? null
+    },
+    async write (document: T): Promise<void> {
+      await database.transaction(async client => {
+        await client.query(
+          `INSERT INTO shared_documents (name, text) VALUES ($1, $2)
+           ON CONFLICT (name) DO UPDATE SET text = excluded.text, updated_at = now()`, [name, JSON.stringify(document, null, 2) + '\n'])
+        await client.query(`NOTIFY ${CHANNEL}`)
+      })
+    },
+    watch: (changed: () => void) => database.onNotify(CHANNEL, changed)
+  }
+}

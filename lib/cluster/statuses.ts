@@ -1,0 +1,21 @@
+import type { ServerStatus } from '../../schemas/status.ts'
+import type { Database } from './database.ts'
+
+/**
+ * Each server's status as the leader last published it (SPEC §12): a starting node shows
+ * these until events move them on, and a new leader continues from them — a server down
+ * stays down, with its time of change, and no flip is invented.
+ */
+export async function loadStatuses (database: Database): Promise<Map<string, ServerStatus>> {
+  const { rows } = await database.pool.query<{ server_id: string, status: string }>('SELECT server_id, status FROM server_statuses')
+  return new Map(rows.map(row => [row.server_id, JSON.parse(row.status) as ServerStatus]))
+}
+
+export async function saveStatuses (database: Database, statuses: readonly ServerStatus[]): Promise<void> {
+  if (statuses.length === 0) return
+  await database.pool.query(
+    `INSERT INTO server_statuses (server_id, status, updated_at)
+     SELECT id, status, now() FROM unnest($1::text[], $2::text[]) AS saved (id, status)
+     ON CONFLICT (server_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at`,
+    [statuses.map(status => status.id), statuses.map(status => JSON.stringify(status))])
+}
