@@ -94,8 +94,9 @@ const ADD = `WITH alert AS (
  *   nothing, as it does when the head is claimed by another node; else it claims the first
  *   `limit` deliveries in the same statement: a worker goes through a batch without asking
  *   again, so what follows the head must be its own too.
- * - `record`, `fail` and `abandon` release what they finish; `record` and `fail` renew the node's
- *   other claims on the channel, since its worker goes on with the batch.
+ * - `record`, `fail` and `abandon` release the deliveries they write (a head waiting for its
+ *   retry is anyone's); `record` and `fail` renew the node's other claims on the channel, since
+ *   its worker goes on with the batch.
  * - A node that stops answering loses the channel `claimMs` after its last word.
  */
 const QUEUE = `WITH head AS (
