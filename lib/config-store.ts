@@ -1,4 +1,5 @@
 import type { StoreDocument } from '../schemas/config.ts'
+import { setTimeout } from 'node:timers/promises'
 import { readTextFile } from './atomic-json-file.ts'
 import { HttpError } from './errors.ts'
 import { sortGroups } from './normalize.ts'
@@ -18,6 +19,7 @@ import {
 import { createPersistence } from './store/persistence.ts'
 import { deltaOf, withDelta, type DeltaOp } from './store/delta.ts'
 import { createWriteQueue, StaleDocument, type Apply } from './store/write-queue.ts'
+import { isConnectionError } from './cluster/database.ts'
 import { changesSince, loadConfig, SNAPSHOT_EVERY, writeChange, writeSnapshot, type ConfigChange } from './cluster/config-log.ts'
 import { createListeners } from './listeners.ts'
 
@@ -114,6 +116,9 @@ function healthTracker () {
     }
   }
 }
+
+/** How long a change made in a cluster waits for its events to reach this node's clients before it is answered. */
+const OWN_EVENTS_WAIT_MS = 2_000
 
 /** The answer to a change while the cluster's database is away (SPEC §12: writes 503, reads go on). */
 const databaseAway = (cluster: ClusterStorage) =>
@@ -259,7 +264,8 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
     failure (err) {
       if (cluster !== undefined) {
         log.error({ err }, 'could not write the configuration to the database; the change is not applied')
-        return databaseAway(cluster)
+        if (err instanceof StaleDocument) return new HttpError(503, 'The configuration is changing too fast on other nodes: the change was not applied; try again')
+        return cluster.database.reachable && !isConnectionError(err) ? new HttpError(500, 'Could not save the configuration') : databaseAway(cluster)
       }
       health.writeFailed(`could not write ${file}: ${describeFsError(err)}; the last change was not saved`)
       log.error({ err, file }, 'could not write the data file; the change is not applied')
@@ -279,8 +285,9 @@ export async function createConfigStore (options: ConfigStoreOptions): Promise<C
       return { ...applied, value: { value: applied.value, items: audited.items(document, applied.value) } }
     })
     auditListeners.emit({ action: audited.action, origin, items })
-    // In a cluster this node's clients get the change's events from the log: before the answer, as in one process.
-    if (cluster !== undefined) await cluster.tail.reached(lastWriteEventId)
+    // In a cluster this node's clients get the change's events from the log: before the answer, as in one
+    // process — unless the database goes away right after the commit (the change is made: it is answered).
+    if (cluster !== undefined) await Promise.race([cluster.tail.reached(lastWriteEventId), setTimeout(OWN_EVENTS_WAIT_MS)])
     return { value, changes }
   }
 

@@ -8,7 +8,7 @@ import type { Access, AuthMode, Role, TokenInfo } from '../schemas/auth.ts'
 import type { ChangeOrigin } from '../lib/config-store.ts'
 import type { TokensDocument } from '../schemas/auth.ts'
 import { sharedDocument } from '../lib/cluster/shared-documents.ts'
-import type { Cluster } from './cluster.ts'
+import { clusterOf } from './cluster.ts'
 
 export const TOKEN_COOKIE = 'estatus_token'
 
@@ -72,7 +72,7 @@ export function refuse (request: FastifyRequest, reply: FastifyReply, status: nu
  */
 export default fp<AuthOptions>(async function authPlugin (fastify, options) {
   const log = fastify.log.child({ plugin: 'auth' })
-  const cluster = fastify.hasDecorator('cluster') ? fastify.getDecorator<Cluster>('cluster') : null
+  const cluster = clusterOf(fastify)
   const tokens = await createTokenStore({
     file: options.tokensFile,
     log,

@@ -1,9 +1,11 @@
 import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { openDatabase, type Database } from '../lib/cluster/database.ts'
 import { migrate } from '../lib/cluster/migrations.ts'
 import { createLogTail, lastLogId, type LogRow, type LogTail } from '../lib/cluster/event-log.ts'
+import type { Fence } from '../lib/cluster/fencing.ts'
 
 export interface ClusterOptions {
   /** ESTATUS_DATABASE_URL */
@@ -11,6 +13,7 @@ export interface ClusterOptions {
 }
 
 export type RowHandler = (rows: LogRow[]) => Promise<void> | void
+export type { Fence } from '../lib/cluster/fencing.ts'
 
 /** Reached in the scope as `getDecorator<Cluster>('cluster')`; present only in cluster mode. */
 export interface Cluster {
@@ -21,7 +24,15 @@ export interface Cluster {
   readonly tail: LogTail
   /** Who consumes the log's rows of one kind: the store its `config` rows, the bus the `event` rows. */
   consume (kind: LogRow['kind'], handler: RowHandler): void
+  /** The term this node leads in, or null (set by the leadership plugin): what its leader writes are fenced with. */
+  leadingTerm: number | null
+  /** This node's fence while it leads (fencing.ts), else null. */
+  fence (): Fence | null
 }
+
+/** The scope's Cluster in cluster mode, null otherwise. */
+export const clusterOf = (fastify: FastifyInstance): Cluster | null =>
+  fastify.hasDecorator('cluster') ? fastify.getDecorator<Cluster>('cluster') : null
 
 /**
  * Cluster mode (SPEC §12): connects to PostgreSQL and brings its schema up to date before
@@ -57,10 +68,13 @@ export default fp<ClusterOptions>(async function clusterPlugin (fastify, options
     database,
     node: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     tail,
-    consume (kind, handler) { handlers[kind] = handler }
+    consume (kind, handler) { handlers[kind] = handler },
+    leadingTerm: null,
+    fence () { return cluster.leadingTerm === null ? null : { holder: cluster.node, term: cluster.leadingTerm } }
   }
   fastify.decorate('cluster', cluster)
-  fastify.addHook('onReady', async () => { void tail.catchUp() })
+  // From here every consumer is in place.
+  fastify.addHook('onReady', async () => tail.start())
   fastify.addHook('onClose', async () => {
     await tail.close()
     await database.close()

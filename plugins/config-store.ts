@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { createConfigStore } from '../lib/config-store.ts'
 import { configEventsOf } from './config-events.ts'
-import type { Cluster } from './cluster.ts'
+import { clusterOf } from './cluster.ts'
 
 export interface ConfigStorePluginOptions {
   file: string
@@ -14,7 +14,7 @@ export interface ConfigStorePluginOptions {
  * `getDecorator<ConfigStore>`; the host sees it as `estatus.store`).
  */
 export default fp<ConfigStorePluginOptions>(async function configStorePlugin (fastify, options) {
-  const cluster = fastify.hasDecorator('cluster') ? fastify.getDecorator<Cluster>('cluster') : null
+  const cluster = clusterOf(fastify)
   const store = await createConfigStore({
     file: options.file,
     watchFile: options.watchFile,

@@ -2,8 +2,9 @@ import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import type { EstatusEvent } from '../schemas/events.ts'
 import { createListeners } from '../lib/listeners.ts'
-import { appendRows, firstLogId, readRows } from '../lib/cluster/event-log.ts'
-import type { Cluster } from './cluster.ts'
+import { appendRows, readRows, resumable } from '../lib/cluster/event-log.ts'
+import { holdsLease, type Fence } from '../lib/cluster/fencing.ts'
+import { clusterOf, type Cluster } from './cluster.ts'
 
 /** An event as subscribers get it: with its id (the SSE id) and its JSON text, serialized once. */
 export type EventListener = (event: EstatusEvent, id: number, json: string) => void
@@ -23,6 +24,8 @@ export interface EventBus {
   readonly lastId: number
   /** Events after `after` up to `through`, read back from the log: null where there is no log (in process). */
   logged (after: number, through: number): Promise<LoggedEvent[] | null>
+  /** Resolves once every published event is with the subscribers' source (in cluster mode: written to the log, or dropped). */
+  flush (): Promise<void>
 }
 
 interface Delivery { event: EstatusEvent, id: number, json: string }
@@ -44,57 +47,66 @@ export function createEventBus (log: FastifyBaseLogger): EventBus {
     publish (event) { listeners.emit({ event, id: ++lastId, json: JSON.stringify(event) }) },
     subscribe: listeners.subscribe,
     get lastId () { return lastId },
-    logged: async () => null
+    logged: async () => null,
+    flush: async () => {}
   }
 }
 
 /** Events waiting for the database beyond this are dropped, oldest first (a leader cut off for long). */
 const MAX_UNWRITTEN = 100_000
 const RETRY_MS = 1_000
+/** A resume that would need more than this many events from the log gets a snapshot instead. */
+const MAX_RESUME_EVENTS = 50_000
 
 /**
  * The cluster's bus: `publish` appends to the event log (the events of one tick in one
  * transaction; kept and retried while the database is away), and subscribers get what the
  * node's tail reads back — this node's events like every other's, with their global ids.
+ * Only the leader publishes (its probes' events): each write is fenced with the term the
+ * events were made in, so a leader cut off from the database never adds its old news after
+ * another node has led.
  */
 function createClusterBus (cluster: Cluster, log: FastifyBaseLogger) {
   const listeners = subscribers(log)
   const { database } = cluster
   let lastId = cluster.tail.position
-  let unwritten: string[] = []
-  let writing = false
+  let unwritten: Array<{ fence: Fence, payload: string }> = []
+  let writing: Promise<void> | null = null
   let retry: NodeJS.Timeout | null = null
-  let dropped = 0
 
-  function schedule (delayMs?: number) {
-    if (writing || unwritten.length === 0) return
-    if (delayMs === undefined) { setImmediate(write); return }
-    retry ??= setTimeout(() => { retry = null; write() }, delayMs)
+  /** Writes the unwritten events of the oldest term (all of them, as a rule) in one transaction. */
+  async function writeBatch () {
+    const { fence } = unwritten[0]!
+    const batch = unwritten.filter(entry => entry.fence.term === fence.term)
+    const written = await database.transaction(async client => {
+      if (!await holdsLease(client, fence)) return false
+      await appendRows(client, batch.map(({ payload }) => ({ kind: 'event', version: null, payload })))
+      return true
+    })
+    unwritten = unwritten.filter(entry => !batch.includes(entry))
+    if (!written) log.warn({ term: fence.term, events: batch.length }, 'dropping events of an old leadership: another node has led since')
   }
 
   function write () {
-    if (writing || unwritten.length === 0) return
-    writing = true
-    const batch = unwritten
-    unwritten = []
-    database.transaction(client => appendRows(client, batch.map(payload => ({ kind: 'event', version: null, payload }))))
-      .then(() => { writing = false; schedule() }, err => {
-        writing = false
-        unwritten = batch.concat(unwritten)
+    if (writing !== null || unwritten.length === 0) return
+    writing = writeBatch()
+      .then(() => { writing = null; if (unwritten.length > 0) setImmediate(write) }, err => {
+        writing = null
         if (unwritten.length > MAX_UNWRITTEN) {
           const excess = unwritten.length - MAX_UNWRITTEN
-          dropped += excess
           unwritten = unwritten.slice(excess)
-          log.error({ dropped }, 'the database has been away too long: dropping the oldest unwritten events')
+          log.error({ dropped: excess }, 'the database has been away too long: dropping the oldest unwritten events')
         }
         log.warn({ err, events: unwritten.length }, 'could not write events to the log; retrying')
-        schedule(RETRY_MS)
+        retry ??= setTimeout(() => { retry = null; write() }, RETRY_MS)
       })
   }
-  const unsubscribeReconnect = database.onReconnect(() => schedule())
+  const unsubscribeReconnect = database.onReconnect(write)
 
   cluster.consume('event', rows => {
     for (const row of rows) {
+      // A page read again after a failure part-way: what was handed over already is not again.
+      if (row.id <= lastId) continue
       lastId = row.id
       listeners.emit({ event: JSON.parse(row.payload) as EstatusEvent, id: row.id, json: row.payload })
     }
@@ -102,40 +114,52 @@ function createClusterBus (cluster: Cluster, log: FastifyBaseLogger) {
 
   const bus: EventBus = {
     publish (event) {
-      unwritten.push(JSON.stringify(event))
-      if (unwritten.length === 1) schedule()
+      const fence = cluster.fence()
+      if (fence === null) {
+        log.warn({ type: event.type }, 'an event published while this node does not lead is not written')
+        return
+      }
+      unwritten.push({ fence, payload: JSON.stringify(event) })
+      if (unwritten.length === 1) setImmediate(write)
     },
     subscribe: listeners.subscribe,
     get lastId () { return lastId },
     async logged (after, through) {
-      // Older than what the log still keeps (it is pruned): not all of it can be served.
-      if (after < await firstLogId(database.pool) - 1) return null
+      if (through - after > MAX_RESUME_EVENTS || !await resumable(database.pool, after)) return null
       const rows = await readRows(database.pool, after, through, 'event')
       return rows.map(row => ({ id: row.id, json: row.payload }))
+    },
+    // Before the lease is handed over.
+    async flush () {
+      if (retry !== null) { clearTimeout(retry); retry = null }
+
+      while (unwritten.length > 0 && database.reachable) {
+        write()
+        await writing?.catch(() => {})
+      }
+      if (unwritten.length > 0) log.warn({ events: unwritten.length }, 'the database is away: events not written to the log are lost')
     }
   }
   return {
     bus,
-    /** Writes what is still unwritten (at close: the last statuses of a leader that hands over). */
-    async close () {
+    close () {
       unsubscribeReconnect()
       if (retry !== null) clearTimeout(retry)
-      // eslint-disable-next-line no-unmodified-loop-condition -- write() clears it while this waits
-      while (writing) await new Promise(resolve => setTimeout(resolve, 10))
-      if (unwritten.length === 0 || !database.reachable) return
-      await database.transaction(client => appendRows(client, unwritten.map(payload => ({ kind: 'event', version: null, payload }))))
-        .catch(err => log.warn({ err, events: unwritten.length }, 'could not write the last events to the log'))
     }
   }
 }
 
 export default fp(async function eventBusPlugin (fastify) {
   const log = fastify.log.child({ plugin: 'event-bus' })
-  if (!fastify.hasDecorator('cluster')) {
+  const cluster = clusterOf(fastify)
+  if (cluster === null) {
     fastify.decorate('eventBus', createEventBus(log))
     return
   }
-  const { bus, close } = createClusterBus(fastify.getDecorator<Cluster>('cluster'), log)
+  const { bus, close } = createClusterBus(cluster, log)
   fastify.decorate('eventBus', bus)
-  fastify.addHook('onClose', close)
+  fastify.addHook('onClose', async () => {
+    await bus.flush()
+    close()
+  })
 }, { name: 'estatus-event-bus', fastify: '5.x' })

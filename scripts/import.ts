@@ -34,6 +34,10 @@ if (values.servers === undefined && values.layout === undefined && values.file =
 }
 
 const settings = optionsFromEnv(process.env)
+if (settings.databaseUrl !== undefined && values.data === undefined) {
+  console.error('import: ESTATUS_DATABASE_URL is set: a cluster imports through the API (POST /api/config/import on any node), or starts from a node\'s files with `npm run migrate -- --to <url>`')
+  process.exit(2)
+}
 const target = resolve(values.data ?? settings.dataFile)
 const validators = createValidators()
 

@@ -55,7 +55,7 @@ const idsOf = (client: RawEventClient) => configEvents(client).map(message => me
 const server = (name: string, ip: string) => ({ name, ip, dnsAddress: ip })
 
 t.test('a write on one node reaches the event clients of every node, once each, in one order', async t => {
-  const { nodes } = await startNodes(t, { ESTATUS_MONITOR: 'off' })
+  const { nodes } = await startNodes(t)
   const clients = await Promise.all(nodes.map(node => connectEvents(node.url)))
   t.teardown(() => { for (const client of clients) client.close() })
   await waitFor(() => clients.every(client => client.messages.some(message => message.type === 'initial')), 10_000, 'initial snapshots')

@@ -68,12 +68,12 @@ export async function writeChange (database: Database, write: ConfigWrite): Prom
     const { rowCount } = await client.query('UPDATE config_head SET version = version + 1 WHERE id = 1 AND version = $1', [write.base])
     if (rowCount === 0) return null
     const version = write.base + 1
-    const lastEventId = await appendRows(client, [
+    const ids = await appendRows(client, [
       { kind: 'config', version, payload: JSON.stringify(write.ops) },
       ...write.events.map(payload => ({ kind: 'event' as const, version: null, payload }))
     ])
     if (write.removedServerIds.length > 0) await client.query('DELETE FROM server_statuses WHERE server_id = ANY($1)', [write.removedServerIds])
-    return { version, configRowId: lastEventId - write.events.length, lastEventId }
+    return { version, configRowId: ids[0]!, lastEventId: ids.at(-1)! }
   })
 }
 

@@ -25,7 +25,7 @@ export interface Database {
 }
 
 /** Errors that say the connection, not the statement, failed (the database is gone or going). */
-function isConnectionError (err: unknown): boolean {
+export function isConnectionError (err: unknown): boolean {
   const e = err as { code?: string, message?: string }
   if (typeof e.code === 'string') {
     // Class 08 (connection exception), 57P01-57P03 (admin shutdown, crash shutdown, cannot connect now).
@@ -44,7 +44,7 @@ function isConnectionError (err: unknown): boolean {
 export async function openDatabase (url: string, log: FastifyBaseLogger): Promise<Database> {
   const pool = new pg.Pool({
     connectionString: url,
-    max: 10,
+    max: 20,
     connectionTimeoutMillis: 3_000,
     // A statement stuck behind a network stall must not hold a request forever.
     query_timeout: 15_000,
@@ -53,11 +53,13 @@ export async function openDatabase (url: string, log: FastifyBaseLogger): Promis
   })
   // An idle pooled connection that dies (the server restarted) emits here: without a
   // listener it would crash the process.
-  pool.on('error', err => markUnreachable(err))
+  pool.on('error', err => { database.failed(err) })
 
   const notifyListeners = new Map<string, ReturnType<typeof createListeners<void>>>()
   const reconnectListeners = createListeners<void>(log, () => [{}, 'a database reconnect listener failed'])
   let listener: pg.Client | null = null
+  let connecting = false
+  let verifying = false
   let problem: string | null = null
   let closed = false
   let retryTimer: NodeJS.Timeout | null = null
@@ -67,26 +69,77 @@ export async function openDatabase (url: string, log: FastifyBaseLogger): Promis
     if (closed) return
     if (problem === null) log.error({ err }, 'lost the database: serving the last known state read-only, reconnecting')
     problem = `the database is unreachable (${(err as Error).message ?? String(err)})`
-    scheduleReconnect()
   }
 
-  function scheduleReconnect () {
+  function scheduleRecovery () {
     if (retryTimer !== null || closed) return
     retryTimer = setTimeout(() => {
       retryTimer = null
-      void connectListener()
+      void recover()
     }, backoff)
     backoff = Math.min(RECONNECT_MAX_MS, backoff * 2)
   }
 
-  /** (Re)connects the LISTEN connection; success means the database is reachable again. */
+  /** Asks the database on a connection of its own; the error, or null when it answered. */
+  async function probe (): Promise<unknown> {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      await client.query('SELECT 1')
+      return null
+    } catch (err) {
+      return err
+    } finally {
+      await client.end().catch(() => {})
+    }
+  }
+
+  /**
+   * A query failed on its connection: that alone does not say the database is gone (one
+   * backend was killed, the pool was busy), so a connection of its own asks it.
+   */
+  async function verify () {
+    if (verifying || closed || problem !== null) return
+    verifying = true
+    const err = await probe()
+    verifying = false
+    if (err === null) return
+    markUnreachable(err)
+    scheduleRecovery()
+  }
+
+  function recovered () {
+    if (problem !== null) log.info('the database is reachable again')
+    problem = null
+    backoff = RECONNECT_MIN_MS
+    reconnectListeners.emit()
+  }
+
+  async function recover () {
+    if (listener === null) return connectListener()
+    // The notification connection stayed up: the database is back once a connection of its own answers.
+    const err = await probe()
+    if (err === null) recovered()
+    else scheduleRecovery()
+  }
+
+  /**
+   * (Re)connects the LISTEN connection. Success means the database is reachable, and the
+   * listeners of `onReconnect` look at what they may have missed meanwhile (NOTIFY reaches
+   * only the connected).
+   */
   async function connectListener () {
-    if (closed) return
+    if (closed || connecting || listener !== null) return
+    connecting = true
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000, keepAlive: true, application_name: 'fastify-estatus-listen' })
     client.on('error', err => {
-      if (listener === client) listener = null
       client.end().catch(() => {})
-      markUnreachable(err)
+      if (listener !== client) return
+      listener = null
+      log.warn({ err }, 'the database notification connection broke; reconnecting')
+      scheduleRecovery()
+      void verify()
     })
     client.on('notification', message => notifyListeners.get(message.channel)?.emit())
     try {
@@ -95,22 +148,15 @@ export async function openDatabase (url: string, log: FastifyBaseLogger): Promis
     } catch (err) {
       await client.end().catch(() => {})
       markUnreachable(err)
+      scheduleRecovery()
       return
+    } finally {
+      connecting = false
     }
     if (closed) { await client.end().catch(() => {}); return }
     listener = client
-    const wasDown = problem !== null
-    problem = null
-    backoff = RECONNECT_MIN_MS
-    if (wasDown) log.info('the database is reachable again')
-    reconnectListeners.emit()
+    recovered()
   }
-
-  // The first connection: a database that cannot be reached at start stops the start.
-  const first = await pool.connect()
-  first.release()
-  await connectListener()
-  if (problem !== null) throw new Error(`cannot connect to ESTATUS_DATABASE_URL: ${problem}`)
 
   const database: Database = {
     pool,
@@ -135,7 +181,7 @@ export async function openDatabase (url: string, log: FastifyBaseLogger): Promis
     },
     onReconnect: listener => reconnectListeners.add(listener),
     failed (err) {
-      if (isConnectionError(err)) markUnreachable(err)
+      if (isConnectionError(err)) void verify()
     },
     async close () {
       closed = true
@@ -143,6 +189,17 @@ export async function openDatabase (url: string, log: FastifyBaseLogger): Promis
       await listener?.end().catch(() => {})
       await pool.end()
     }
+  }
+
+  // The first connection: a database that cannot be reached at start stops the start.
+  try {
+    const first = await pool.connect()
+    first.release()
+    await connectListener()
+    if (problem !== null) throw new Error(problem)
+  } catch (err) {
+    await database.close()
+    throw new Error(`cannot connect to ESTATUS_DATABASE_URL: ${(err as Error).message}`)
   }
   return database
 }

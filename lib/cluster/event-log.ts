@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Database } from './database.ts'
+import { transaction } from '../pg-transaction.ts'
 
 /**
  * The event log (SPEC §12): one table, one global order. Every insert takes one
@@ -18,8 +19,8 @@ const SAFETY_POLL_MS = 5_000
 export interface LogRow { id: number, kind: 'config' | 'event', version: number | null, payload: string }
 export type NewLogRow = Omit<LogRow, 'id'>
 
-/** Appends rows in the caller's transaction, in order; returns the id of the last one. */
-export async function appendRows (client: pg.PoolClient, rows: readonly NewLogRow[]): Promise<number> {
+/** Appends rows in the caller's transaction, in order; returns their ids. */
+export async function appendRows (client: pg.PoolClient, rows: readonly NewLogRow[]): Promise<number[]> {
   await client.query('SELECT pg_advisory_xact_lock($1)', [EVENT_LOG_LOCK])
   const { rows: inserted } = await client.query<{ id: string }>(
     `INSERT INTO event_log (kind, version, payload)
@@ -30,7 +31,7 @@ export async function appendRows (client: pg.PoolClient, rows: readonly NewLogRo
   )
   // Delivered at commit, to the nodes listening then: a wake-up only, the rows are read back.
   await client.query(`NOTIFY ${EVENTS_CHANNEL}`)
-  return Math.max(...inserted.map(row => Number(row.id)))
+  return inserted.map(row => Number(row.id))
 }
 
 /** The id of the newest row (0 when there is none). */
@@ -51,15 +52,11 @@ export async function readRows (client: pg.Pool | pg.PoolClient, after: number, 
   return rows.map(toRow)
 }
 
-/** The oldest id still in the log (0 when empty): a resume from before it cannot be served. */
-export async function firstLogId (pool: pg.Pool): Promise<number> {
-  const { rows } = await pool.query<{ id: string | null }>('SELECT min(id) AS id FROM event_log')
-  return Number(rows[0]?.id ?? 0)
-}
-
 export interface LogTail {
   /** The id of the last row handed over. */
   readonly position: number
+  /** Follows the log from now on (its consumers are in place): on NOTIFY, on reconnect, and every few seconds. */
+  start (): void
   /** Reads and hands over everything committed now; resolves once handled. */
   catchUp (): Promise<void>
   /** Resolves once the row `id` has been handed over. */
@@ -68,7 +65,7 @@ export interface LogTail {
 }
 
 /**
- * Follows the log from `from`: woken by NOTIFY (and on reconnect, and every few seconds),
+ * Follows the log from `from`: once started, woken by NOTIFY (and on reconnect, and every few seconds),
  * it reads the new rows page by page and hands them to `handle` in order, one read at a time.
  * A failed read waits for the database to come back; nothing is skipped.
  */
@@ -115,13 +112,19 @@ export function createLogTail (options: { database: Database, log: FastifyBaseLo
     return reading
   }
 
-  const unsubscribeNotify = database.onNotify(EVENTS_CHANNEL, () => { void catchUp() })
-  const unsubscribeReconnect = database.onReconnect(() => { void catchUp() })
-  const timer = setInterval(() => { void catchUp() }, SAFETY_POLL_MS)
-  timer.unref()
+  let unsubscribeNotify = () => {}
+  let unsubscribeReconnect = () => {}
+  let timer: NodeJS.Timeout | undefined
 
   return {
     get position () { return position },
+    start () {
+      unsubscribeNotify = database.onNotify(EVENTS_CHANNEL, () => { void catchUp() })
+      unsubscribeReconnect = database.onReconnect(() => { void catchUp() })
+      timer = setInterval(() => { void catchUp() }, SAFETY_POLL_MS)
+      timer.unref()
+      void catchUp()
+    },
     catchUp,
     reached (id) {
       if (id <= position) return Promise.resolve()
@@ -145,11 +148,26 @@ export function createLogTail (options: { database: Database, log: FastifyBaseLo
 /** Events are kept this long for resumes; older rows go, but never a configuration change the newest snapshot lacks. */
 export const EVENT_RETENTION_MS = 86_400_000
 
-/** Deletes what the log no longer needs (see EVENT_RETENTION_MS); returns how many rows. */
+/**
+ * Deletes what the log no longer needs (see EVENT_RETENTION_MS); returns how many rows. The
+ * newest event deleted is remembered, so a resume from before it gets a snapshot instead of
+ * a silent gap (firstResumable).
+ */
 export async function pruneLog (pool: pg.Pool, retentionMs = EVENT_RETENTION_MS): Promise<number> {
-  const { rowCount } = await pool.query(
-    `DELETE FROM event_log
-      WHERE at < now() - $1 * interval '1 millisecond'
-        AND (kind = 'event' OR id <= (SELECT coalesce(max(event_id), 0) FROM config_snapshots))`, [retentionMs])
-  return rowCount ?? 0
+  return transaction(pool, async client => {
+    const { rows: [newest] } = await client.query<{ through: string | null }>(
+      "SELECT max(id) AS through FROM event_log WHERE kind = 'event' AND at < now() - $1 * interval '1 millisecond'", [retentionMs])
+    if (newest?.through == null) return 0
+    const { rowCount } = await client.query(
+      `DELETE FROM event_log
+        WHERE id <= $1 AND (kind = 'event' OR id <= (SELECT coalesce(max(event_id), 0) FROM config_snapshots))`, [newest.through])
+    await client.query('UPDATE event_log_pruned SET through = greatest(through, $1) WHERE id = 1', [newest.through])
+    return rowCount ?? 0
+  })
+}
+
+/** A resume after `after` can be served from the log: no event after it has been pruned. */
+export async function resumable (pool: pg.Pool, after: number): Promise<boolean> {
+  const { rows } = await pool.query<{ through: string }>('SELECT through FROM event_log_pruned WHERE id = 1')
+  return after >= Number(rows[0]?.through ?? 0)
 }

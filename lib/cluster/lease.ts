@@ -22,7 +22,7 @@ export interface Lease {
   readonly term: number
   /** Starts trying to take or renew the lease. */
   start (): void
-  /** Stops leading (running `lost`) and hands the lease over at once, so another node need not wait for expiry. */
+  /** Stops leading (running `lost`, awaited) and hands the lease over at once, so another node need not wait for expiry. */
   close (): Promise<void>
 }
 
@@ -32,7 +32,9 @@ export interface Lease {
  * an expiry on the database's own clock means exactly "6 s", can be read by anyone (who
  * leads, since when), and hands out a term with every change of leader.
  *
- * The leader renews every 2 s; another node takes the row once `expires_at` has passed.
+ * The leader renews every 2 s; another node takes the row once `expires_at` has passed. The
+ * term changes exactly when the holder does: a leader's writes are fenced with (holder, term)
+ * (fencing.ts), so nothing it kept while cut off lands after another node has led.
  * The leader itself stops 1 s before the expiry counted from when its last successful renewal
  * was *sent*, on its own clock, so two nodes never work at once even when the database
  * becomes unreachable.
@@ -71,7 +73,7 @@ export function createLease (options: LeaseOptions): Lease {
     try {
       const { rows } = await database.pool.query<{ term: string }>(
         `UPDATE leader_lease
-            SET term = CASE WHEN holder = $1 AND expires_at > now() THEN term ELSE term + 1 END,
+            SET term = CASE WHEN holder = $1 THEN term ELSE term + 1 END,
                 holder = $1,
                 expires_at = now() + $2 * interval '1 millisecond'
           WHERE id = 1 AND (holder = $1 OR expires_at <= now())
@@ -89,18 +91,22 @@ export function createLease (options: LeaseOptions): Lease {
     }
     // Valid until ttl after the request left (the database counted from later), less a margin.
     const remaining = ttlMs - marginMs - (performance.now() - sentAt)
+    if (remaining <= 0) return
+    // Someone else held it in between: what this node did as leader of the old term ends first.
+    if (leading && gotTerm !== term) void stepDown('the lease was held by another node meanwhile')
     if (expiry !== null) clearTimeout(expiry)
-    expiry = setTimeout(() => { void stepDown('the lease could not be renewed in time') }, Math.max(0, remaining))
-    if (leading && gotTerm === term) return
-    if (leading) await stepDown('the lease was taken over')
+    expiry = setTimeout(() => { void stepDown('the lease could not be renewed in time') }, remaining)
+    if (leading) return
     leading = true
     term = gotTerm
     log.info({ term, holder }, 'leading: running the probes, history recording and alert delivery')
-    await transition(() => options.gained(gotTerm))
+    // Not awaited: starting the work (database reads) must not hold up the next renewal.
+    void transition(() => options.gained(gotTerm))
   }
 
   function attemptNow () {
-    if (closed || attempt !== null) return
+    // Not before start(): a wake-up during the app's start would start its work half registered.
+    if (!started || closed || attempt !== null) return
     attempt = tryLease().finally(() => { attempt = null })
   }
 
@@ -115,6 +121,7 @@ export function createLease (options: LeaseOptions): Lease {
       started = true
       attemptNow()
       timer = setInterval(attemptNow, renewMs)
+      timer.unref()
     },
     async close () {
       closed = true

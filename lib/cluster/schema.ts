@@ -31,6 +31,12 @@ CREATE TABLE event_log (
 );
 CREATE INDEX event_log_config ON event_log (id) WHERE kind = 'config';
 CREATE INDEX event_log_at ON event_log (at);
+-- The newest event pruned: a resume from before it cannot be served from the log.
+CREATE TABLE event_log_pruned (
+  id integer PRIMARY KEY CHECK (id = 1),
+  through bigint NOT NULL
+);
+INSERT INTO event_log_pruned VALUES (1, 0);
 
 -- Each server's status as the leader last published it: a new leader and a starting node begin here.
 CREATE TABLE server_statuses (

@@ -1,10 +1,14 @@
 import type { Database } from './database.ts'
 
 const CHANNEL = 'estatus_shared_documents'
+/** NOTIFY reaches only the nodes listening at the time: each also reads the document this often. */
+const POLL_MS = 5_000
 
 /**
- * A small JSON document every node of a cluster shares (the API tokens): kept whole in a row,
- * and a write wakes the other nodes, which read it again.
+ * A small JSON document every node of a cluster shares (the API tokens): kept whole in a row
+ * (the last write wins: tokens change rarely and by hand), and a write wakes the other nodes,
+ * which read it again — as they do after a reconnect and every few seconds, so a revoked
+ * token stops working everywhere within seconds even when a wake-up was missed.
  */
 export function sharedDocument<T> (database: Database, name: string) {
   return {
@@ -20,6 +24,14 @@ export function sharedDocument<T> (database: Database, name: string) {
         await client.query(`NOTIFY ${CHANNEL}`)
       })
     },
-    watch: (changed: () => void) => database.onNotify(CHANNEL, changed)
+    watch (changed: () => void) {
+      const unsubscribe = [database.onNotify(CHANNEL, changed), database.onReconnect(changed)]
+      const timer = setInterval(changed, POLL_MS)
+      timer.unref()
+      return () => {
+        clearInterval(timer)
+        for (const stop of unsubscribe) stop()
+      }
+    }
   }
 }

@@ -1,5 +1,6 @@
 import type { ServerStatus } from '../../schemas/status.ts'
 import type { Database } from './database.ts'
+import { holdsLease, type Fence } from './fencing.ts'
 
 /**
  * Each server's status as the leader last published it (SPEC §12): a starting node shows
@@ -11,11 +12,16 @@ export async function loadStatuses (database: Database): Promise<Map<string, Ser
   return new Map(rows.map(row => [row.server_id, JSON.parse(row.status) as ServerStatus]))
 }
 
-export async function saveStatuses (database: Database, statuses: readonly ServerStatus[]): Promise<void> {
-  if (statuses.length === 0) return
-  await database.pool.query(
-    `INSERT INTO server_statuses (server_id, status, updated_at)
-     SELECT id, status, now() FROM unnest($1::text[], $2::text[]) AS saved (id, status)
-     ON CONFLICT (server_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at`,
-    [statuses.map(status => status.id), statuses.map(status => JSON.stringify(status))])
+/** Saves what the leader of `fence` knows; returns false (and saves nothing) when it no longer leads. */
+export async function saveStatuses (database: Database, statuses: readonly ServerStatus[], fence: Fence): Promise<boolean> {
+  if (statuses.length === 0) return true
+  return database.transaction(async client => {
+    if (!await holdsLease(client, fence)) return false
+    await client.query(
+      `INSERT INTO server_statuses (server_id, status, updated_at)
+       SELECT id, status, now() FROM unnest($1::text[], $2::text[]) AS saved (id, status)
+       ON CONFLICT (server_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at`,
+      [statuses.map(status => status.id), statuses.map(status => JSON.stringify(status))])
+    return true
+  })
 }

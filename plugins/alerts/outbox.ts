@@ -5,10 +5,10 @@ import { createListeners } from '../../lib/listeners.ts'
 import type { AlertConfig, AlertOutbox, ConfigChanges, DeliveryEvent } from './types.ts'
 import { createSqliteOutbox } from './sqlite-outbox.ts'
 import { createPgOutbox } from './pg-outbox.ts'
-import type { Cluster } from '../cluster.ts'
+import { clusterOf } from '../cluster.ts'
 import type { Leadership } from '../leadership.ts'
 import { createSenders } from './senders/index.ts'
-import { DEFAULT_TIMEOUTS, type DeliveryTimeouts } from './senders/http.ts'
+import { attemptTimeoutMs, DEFAULT_TIMEOUTS, type DeliveryTimeouts } from './senders/http.ts'
 import { DEFAULT_RETRY, createWorkers, type RetryPolicy } from './workers.ts'
 import { HOURLY, LOG_RETENTION_MS, schedulePruning } from '../../lib/pruning.ts'
 
@@ -22,6 +22,9 @@ export interface AlertOutboxOptions {
   /** How often finished alerts older than the retention are deleted (default hourly). */
   pruneIntervalMs?: number
 }
+
+const CLAIM_MARGIN_MS = 10_000
+const REWAKE_MS = 10_000
 
 /**
  * The idempotency key of one channel's delivery of one alert: derived, so the same alert
@@ -55,9 +58,11 @@ export default fp<AlertOutboxOptions>(async function alertOutboxPlugin (fastify,
   const config = fastify.getDecorator<AlertConfig & ConfigChanges>('configStore')
   const log = fastify.log.child({ plugin: 'alert-outbox' })
   const leadership = fastify.getDecorator<Leadership>('leadership')
-  const cluster = fastify.hasDecorator('cluster') ? fastify.getDecorator<Cluster>('cluster') : null
-  const storage = cluster === null ? createSqliteOutbox(options.file) : createPgOutbox(cluster.database.pool)
-  const senders = createSenders({ ...DEFAULT_TIMEOUTS, ...options.timeouts })
+  const cluster = clusterOf(fastify)
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts }
+  // A claim outlives the longest attempt (and e-mail's, the same 40 s): only a node gone silent loses it.
+  const storage = cluster === null ? createSqliteOutbox(options.file) : createPgOutbox(cluster.database.pool, { claimMs: attemptTimeoutMs(timeouts) + CLAIM_MARGIN_MS })
+  const senders = createSenders(timeouts)
   const listeners = createListeners<DeliveryEvent>(log, event => [{ ...event }, 'an alert delivery listener failed'])
   const stopping = new AbortController()
   /** Delivery runs on the leader (SPEC §12); any node may add to the outbox. */
@@ -98,7 +103,16 @@ export default fp<AlertOutboxOptions>(async function alertOutboxPlugin (fastify,
       for (const item of record.items) if (item.kind === 'channel') delivering.retryNow(item.id)
     })
     const pruning = schedulePruning(() => storage.prune(clock() - LOG_RETENTION_MS), options.pruneIntervalMs ?? HOURLY, log)
+    // In a cluster an empty queue may only mean another node's claim (a leader that died mid-send):
+    // the pending channels are looked at again until that claim has expired.
+    const rewake = cluster === null
+      ? null
+      : setInterval(() => {
+        storage.pendingChannels().then(channels => { for (const channelId of channels) delivering.wake(channelId) }, err => log.warn({ err }, 'could not list the pending alert channels'))
+      }, REWAKE_MS)
+    rewake?.unref()
     return async () => {
+      if (rewake) clearInterval(rewake)
       unsubscribe()
       workers = null
       await pruning.stop()

@@ -5,7 +5,7 @@ import type { AuditEntry } from '../../schemas/audit.ts'
 import { describe, entriesOf } from './entries.ts'
 import { createSqliteAudit } from './sqlite-storage.ts'
 import { createPgAudit } from './pg-storage.ts'
-import type { Cluster } from '../cluster.ts'
+import { clusterOf } from '../cluster.ts'
 
 export interface AuditPluginOptions {
   /** The history database: the audit keeps its table there (with history off too). */
@@ -34,7 +34,7 @@ export default fp<AuditPluginOptions>(async function auditPlugin (fastify, optio
   const store = fastify.getDecorator<ConfigStore>('configStore')
   const log = fastify.log.child({ plugin: 'audit' })
   const clock = options.clock ?? Date.now
-  const cluster = fastify.hasDecorator('cluster') ? fastify.getDecorator<Cluster>('cluster') : null
+  const cluster = clusterOf(fastify)
   const storage = cluster === null ? createSqliteAudit(options.file) : createPgAudit(cluster.database.pool)
 
   const unsubscribe = store.onAudit(record => {

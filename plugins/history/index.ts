@@ -5,7 +5,7 @@ import type { Monitor } from '../monitor/index.ts'
 import { createSqliteStorage } from './sqlite-storage.ts'
 import { createRecorder, type Clock, type Recorder } from './recorder.ts'
 import { createPgHistoryStorage } from './pg-storage.ts'
-import type { Cluster } from '../cluster.ts'
+import { clusterOf } from '../cluster.ts'
 import type { Leadership } from '../leadership.ts'
 import { createHistoryQueries, type Retention } from './queries.ts'
 import { STEP_MS } from './storage.ts'
@@ -32,7 +32,7 @@ export default fp<HistoryPluginOptions>(async function historyPlugin (fastify, o
   const store = fastify.getDecorator<ConfigStore>('configStore')
   const monitor = fastify.getDecorator<Monitor>('monitor')
   const leadership = fastify.getDecorator<Leadership>('leadership')
-  const cluster = fastify.hasDecorator('cluster') ? fastify.getDecorator<Cluster>('cluster') : null
+  const cluster = clusterOf(fastify)
   const log = fastify.log.child({ plugin: 'history' })
   const clock = options.clock ?? Date.now
   const storage = cluster === null ? createSqliteStorage(options.file) : createPgHistoryStorage(cluster.database.pool)

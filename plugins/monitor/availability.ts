@@ -25,6 +25,7 @@ export function createAvailability (ctx: MonitorContext, options: AvailabilityOp
   const resolver = createResolver()
   const byAddress = new Map<string, Set<Entry>>()
   let icmpError: string | null = null
+  let closed = false
 
   const { record, setOnline } = createStateMachine(ctx, options.threshold)
 
@@ -93,7 +94,8 @@ export function createAvailability (ctx: MonitorContext, options: AvailabilityOp
     if (!probing) return
     const name = entry.server.dnsAddress
     const result = await resolver.resolve(name)
-    if (entries.get(entry.server.id) !== entry || entry.server.dnsAddress !== name) return
+    // Closed meanwhile (this node stopped leading): the answer is for the next prober to ask again.
+    if (closed || entries.get(entry.server.id) !== entry || entry.server.dnsAddress !== name) return
     if ('address' in result) setAddress(entry, result.address)
     else { setAddress(entry, null); entry.status.lastError = result.error }
   }
@@ -115,8 +117,11 @@ export function createAvailability (ctx: MonitorContext, options: AvailabilityOp
     get error () { return icmpError },
     /** fping processes restarted after they ended unasked. */
     get restarts () { return pinger.restarts },
-    /** Starts probing a new entry's target. */
-    watch (entry: Entry) { void resolveTarget(entry) },
+    /** Starts probing an entry's target (a new entry, or every entry of a new leader: what an earlier prober set is not ours). */
+    watch (entry: Entry) {
+      entry.address = null
+      void resolveTarget(entry)
+    },
     /** Another target: what was known about the old one says nothing about it. */
     retarget (entry: Entry, fresh: Entry['status']) {
       const wasOnline = entry.status.isOnline
@@ -127,6 +132,7 @@ export function createAvailability (ctx: MonitorContext, options: AvailabilityOp
     },
     unwatch (entry: Entry) { setAddress(entry, null) },
     async close () {
+      closed = true
       clearInterval(nameTimer)
       await pinger.close()
     }

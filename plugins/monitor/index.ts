@@ -4,10 +4,9 @@ import type { ServerStatus } from '../../schemas/status.ts'
 import type { ChangeSet, ConfigStore } from '../../lib/config-store.ts'
 import type { EventBus } from '../event-bus.ts'
 import { createListeners } from '../../lib/listeners.ts'
-import { loadStatuses, saveStatuses } from '../../lib/cluster/statuses.ts'
-import type { EstatusEvent } from '../../schemas/events.ts'
-import type { Cluster } from '../cluster.ts'
+import { clusterOf } from '../cluster.ts'
 import type { Leadership } from '../leadership.ts'
+import { clusterStatuses } from './cluster-statuses.ts'
 import { createAvailability, type AvailabilityOptions } from './availability.ts'
 import { createDisks, type DisksOptions } from './disks.ts'
 import type { Entry, MonitorContext, MonitorResult } from './entry.ts'
@@ -36,43 +35,23 @@ export interface Monitor {
 
 export interface MonitorOptions extends AvailabilityOptions, DisksOptions {}
 
-/** How long the statuses a leader changed wait before they are written together (cluster mode). */
-const SAVE_STATUSES_MS = 250
-
 export default fp<MonitorOptions>(async function monitorPlugin (fastify, options) {
   const store = fastify.getDecorator<ConfigStore>('configStore')
   const bus = fastify.getDecorator<EventBus>('eventBus')
   const leadership = fastify.getDecorator<Leadership>('leadership')
-  const cluster = fastify.hasDecorator('cluster') ? fastify.getDecorator<Cluster>('cluster') : null
+  const cluster = clusterOf(fastify)
   const log = fastify.log.child({ plugin: 'monitor' })
   const entries = new Map<string, Entry>()
   const listeners = createListeners<MonitorResult>(log, result => [{ serverId: result.serverId }, 'monitor: an onResult listener threw'])
-
-  // Cluster mode: the statuses the leader changed are written to the database, so that a
-  // starting node and the next leader begin from them.
-  const unsaved = new Set<string>()
-  let saveTimer: NodeJS.Timeout | null = null
-  let saving: Promise<void> = Promise.resolve()
-  function saveChanged () {
-    saveTimer = null
-    const statuses = [...unsaved].flatMap(id => { const entry = entries.get(id); return entry ? [entry.status] : [] })
-    unsaved.clear()
-    saving = saving.then(() => saveStatuses(cluster!.database, statuses)).catch(err => {
-      cluster!.database.failed(err)
-      log.warn({ err, statuses: statuses.length }, 'could not save server statuses; they are saved with their next change')
-    })
-  }
-  function published (event: EstatusEvent) {
-    bus.publish(event)
-    if (cluster === null || (event.type !== 'statusChange' && event.type !== 'diskUpdate')) return
-    unsaved.add(event.update.serverId)
-    saveTimer ??= setTimeout(saveChanged, SAVE_STATUSES_MS)
-  }
+  const shared = cluster === null ? null : await clusterStatuses({ cluster, bus, entries, leading: () => probing !== null, log })
 
   const ctx: MonitorContext = {
     log,
     entries,
-    publish: published,
+    publish (event) {
+      bus.publish(event)
+      shared?.published(event)
+    },
     emit: listeners.emit
   }
   /** The probes run on the leader only (always, outside cluster mode). */
@@ -134,27 +113,8 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     for (const server of changes.serversRemoved) remove(server.id)
   }
 
-  const stored = cluster === null ? new Map<string, ServerStatus>() : await loadStatuses(cluster.database)
-  for (const server of store.servers()) add(server, stored.get(server.id))
+  for (const server of store.servers()) add(server, shared?.stored.get(server.id))
   const unsubscribe = store.onChange(applyChanges)
-
-  // A node that does not lead follows the leader's events (cluster mode).
-  const unsubscribeEvents = bus.subscribe(event => {
-    if (probing !== null || (event.type !== 'statusChange' && event.type !== 'diskUpdate')) return
-    const entry = entries.get(event.update.serverId)
-    if (entry === undefined) return
-    const { status } = entry
-    if (event.type === 'diskUpdate') {
-      status.diskInfo = event.update.diskInfo
-      return
-    }
-    const { isOnline, timestamp, maintenance } = event.update
-    if (status.isOnline !== isOnline) status.lastStatusChange = timestamp
-    status.isOnline = isOnline
-    status.lastChecked = timestamp
-    if (maintenance === true) status.maintenance = true
-    else if (maintenance === false) delete status.maintenance
-  })
 
   async function stopProbing () {
     const running = probing
@@ -162,14 +122,8 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     probing = null
     // Aborts the disk rounds in flight; both settle together.
     await Promise.all([running.disks.close(), running.availability.close()])
-    for (const entry of entries.values()) entry.address = null
-    if (cluster !== null) {
-      // The next leader starts from these.
-      if (saveTimer !== null) clearTimeout(saveTimer)
-      for (const id of entries.keys()) unsaved.add(id)
-      saveChanged()
-      await saving
-    }
+    // The next leader starts from these (and a starting node).
+    await shared?.saveAll()
   }
 
   const stopLeading = await leadership.whileLeading('probes', () => {
@@ -207,7 +161,7 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
       const { server, status } = entry
       if (inside) status.maintenance = true
       else delete status.maintenance
-      published({
+      ctx.publish({
         type: 'statusChange',
         update: { serverId: server.id, name: server.name, ip: server.ip, isOnline: status.isOnline, previousStatus: status.isOnline, timestamp: new Date().toISOString(), maintenance: inside }
       })
@@ -217,10 +171,8 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
 
   fastify.addHook('onClose', async () => {
     unsubscribe()
-    unsubscribeEvents()
     await stopLeading()
-    if (saveTimer !== null) { clearTimeout(saveTimer); saveChanged() }
-    await saving
+    await shared?.close()
     listeners.clear()
   })
 }, {
