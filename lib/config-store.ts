@@ -126,7 +126,7 @@ const databaseAway = (cluster: ClusterStorage) =>
 
 /** The configuration as stored in the cluster's database (an empty one before the first write). */
 async function loadFromCluster (cluster: ClusterStorage, checkDocument: (value: unknown) => StoreDocument) {
-  const stored = await loadConfig(cluster.database)
+  const stored = await loadConfig(cluster.database, EMPTY_DOCUMENT)
   let document: StoreDocument
   try {
     document = checkDocument(stored.document ?? structuredClone(EMPTY_DOCUMENT))

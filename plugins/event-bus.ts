@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import type { EstatusEvent } from '../schemas/events.ts'
+import type { ServerStatus } from '../schemas/status.ts'
+import { upsertStatuses } from '../lib/cluster/statuses.ts'
 import { createListeners } from '../lib/listeners.ts'
 import { appendRows, readRows, resumable } from '../lib/cluster/event-log.ts'
 import { holdsLease, type Fence } from '../lib/cluster/fencing.ts'
@@ -18,7 +20,11 @@ export interface LoggedEvent { id: number, json: string }
  * event log in PostgreSQL, so every node's subscribers get every node's events, in one order.
  */
 export interface EventBus {
-  publish (event: EstatusEvent): void
+  /**
+   * `status`: the server's status the event changed; in cluster mode it is saved with the
+   * event, in the same transaction, so a node starting later never sees one without the other.
+   */
+  publish (event: EstatusEvent, status?: ServerStatus): void
   subscribe (listener: EventListener): () => void
   /** The id of the last event handed to subscribers. */
   readonly lastId: number
@@ -26,6 +32,12 @@ export interface EventBus {
   logged (after: number, through: number): Promise<LoggedEvent[] | null>
   /** Resolves once every published event is with the subscribers' source (in cluster mode: written to the log, or dropped). */
   flush (): Promise<void>
+  /**
+   * Resolves once the events committed until now have been handed to the subscribers (in
+   * cluster mode: read from the log, the configuration changes before them applied), so a
+   * snapshot taken then agrees with `lastId`.
+   */
+  caughtUp (): Promise<void>
 }
 
 interface Delivery { event: EstatusEvent, id: number, json: string }
@@ -48,7 +60,8 @@ export function createEventBus (log: FastifyBaseLogger): EventBus {
     subscribe: listeners.subscribe,
     get lastId () { return lastId },
     logged: async () => null,
-    flush: async () => {}
+    flush: async () => {},
+    caughtUp: async () => {}
   }
 }
 
@@ -70,7 +83,7 @@ function createClusterBus (cluster: Cluster, log: FastifyBaseLogger) {
   const listeners = subscribers(log)
   const { database } = cluster
   let lastId = cluster.tail.position
-  let unwritten: Array<{ fence: Fence, payload: string }> = []
+  let unwritten: Array<{ fence: Fence, payload: string, status: ServerStatus | undefined }> = []
   let writing: Promise<void> | null = null
   let retry: NodeJS.Timeout | null = null
 
@@ -81,6 +94,8 @@ function createClusterBus (cluster: Cluster, log: FastifyBaseLogger) {
     const written = await database.transaction(async client => {
       if (!await holdsLease(client, fence)) return false
       await appendRows(client, batch.map(({ payload }) => ({ kind: 'event', version: null, payload })))
+      // As they are now (a status moves on after its event: the newest is the one to start from).
+      await upsertStatuses(client, batch.flatMap(({ status }) => status === undefined ? [] : [status]))
       return true
     })
     unwritten = unwritten.filter(entry => !batch.includes(entry))
@@ -113,13 +128,13 @@ function createClusterBus (cluster: Cluster, log: FastifyBaseLogger) {
   })
 
   const bus: EventBus = {
-    publish (event) {
+    publish (event, status) {
       const fence = cluster.fence()
       if (fence === null) {
         log.warn({ type: event.type }, 'an event published while this node does not lead is not written')
         return
       }
-      unwritten.push({ fence, payload: JSON.stringify(event) })
+      unwritten.push({ fence, payload: JSON.stringify(event), status })
       if (unwritten.length === 1) setImmediate(write)
     },
     subscribe: listeners.subscribe,
@@ -129,6 +144,7 @@ function createClusterBus (cluster: Cluster, log: FastifyBaseLogger) {
       const rows = await readRows(database.pool, after, through, 'event')
       return rows.map(row => ({ id: row.id, json: row.payload }))
     },
+    caughtUp: () => cluster.tail.catchUp(),
     // Before the lease is handed over.
     async flush () {
       if (retry !== null) { clearTimeout(retry); retry = null }

@@ -147,10 +147,11 @@ export default fp<SseOptions>(async function ssePlugin (fastify, options) {
     if (client.destroyed) return
     const since = resumeId(request.headers['last-event-id'] as string | undefined)
     let missed = since === null ? null : missedFromRing(since)
-    if (since !== null && missed === null) {
-      missed = await missedFromLog(since)
-      if (client.destroyed) return
-    }
+    if (since !== null && missed === null) missed = await missedFromLog(since)
+    // A cluster node may hold a configuration change whose events it has not read back yet: the
+    // snapshot waits for them, or the client would get `serverAdded` for a server it has.
+    if (missed === null) await bus.caughtUp()
+    if (client.destroyed) return
     // Everything from the snapshot (or the ring's last frames) to joining the broadcast set
     // happens in this one tick, so no event can fall between them.
     client.write(CONNECTED)

@@ -17,6 +17,9 @@ import { createTestHosts, netnsSkipReason } from './support/netns.ts'
 import { startHttpReceiver } from './support/alert-receivers.ts'
 import type { Alert } from '../schemas/alerts.ts'
 
+// Fifteen server starts and real outages: on a loaded 2-core machine this file takes minutes.
+t.setTimeout(600_000)
+
 let postgres: PostgresCluster
 t.before(async () => { postgres = await startPostgres() })
 t.teardown(() => postgres?.stop())
@@ -55,7 +58,7 @@ const idsOf = (client: RawEventClient) => configEvents(client).map(message => me
 const server = (name: string, ip: string) => ({ name, ip, dnsAddress: ip })
 
 t.test('a write on one node reaches the event clients of every node, once each, in one order', async t => {
-  const { nodes } = await startNodes(t)
+  const { url, nodes } = await startNodes(t)
   const clients = await Promise.all(nodes.map(node => connectEvents(node.url)))
   t.teardown(() => { for (const client of clients) client.close() })
   await waitFor(() => clients.every(client => client.messages.some(message => message.type === 'initial')), 10_000, 'initial snapshots')
@@ -76,6 +79,11 @@ t.test('a write on one node reaches the event clients of every node, once each, 
     Array.from({ length: writes }, (_, i) => `web-${i}`), 'in the order they were written')
   const lists = await Promise.all(nodes.map(node => call(node.url, 'GET', '/api/config/servers')))
   for (const list of lists) t.equal(list.body.data.length, writes, 'every node lists every server')
+
+  // A node that joins later (no snapshot yet: fewer than 100 versions) starts from the log.
+  const late = await spawnServer(t, { dataFile: join(await mkdtemp(join(tmpdir(), 'estatus-late-')), 'estatus.json'), env: { ESTATUS_DATABASE_URL: url } })
+  const lateList = await call(late.url, 'GET', '/api/config/servers')
+  t.same(lateList.body.data.map((item: { name: string }) => item.name), Array.from({ length: writes }, (_, i) => `web-${i}`), 'a node started later serves the same configuration')
 })
 
 t.test('a client of one node resumes on another with Last-Event-ID: exactly what it missed, from the ring or the log', async t => {
@@ -110,8 +118,8 @@ t.test('a client of one node resumes on another with Last-Event-ID: exactly what
   }
 })
 
-t.test('concurrent writes on all three nodes: none lost, ids unique; a stale If-Match gets 409', async t => {
-  const { nodes } = await startNodes(t)
+t.test('concurrent writes on all three nodes: none lost, ids unique; a stale If-Match gets 409; a stopped leader hands over', async t => {
+  const { url, nodes } = await startNodes(t)
   const perNode = 15
   const answers = await Promise.all(nodes.flatMap((node, n) => Array.from({ length: perNode }, (_, i) =>
     call(node.url, 'POST', '/api/config/servers', server(`n${n}-s${i}`, `127.0.${10 + n}.${i + 1}`)))))
@@ -137,6 +145,18 @@ t.test('concurrent writes on all three nodes: none lost, ids unique; a stale If-
   t.match(stale.body.error, /changed by someone else/)
   const final = await call(a.url, 'GET', `/api/config/servers/${target}`)
   t.equal(final.body.data.name, 'renamed-on-b', 'the stale write changed nothing')
+
+  // A leader stopped in order hands over at once: no 6 s of expiry.
+  const db = await inspect(t, url)
+  const leaderNow = await waitFor(() => leaderPid(db), 15_000, 'a leader')
+  const stopping = nodes.find(node => node.pid === leaderNow)!
+  const stoppedAt = Date.now()
+  stopping.proc.kill('SIGTERM')
+  await stopping.exited
+  const next = await waitFor(async () => { const pid = await leaderPid(db); return pid !== null && pid !== leaderNow ? pid : null }, 15_000, 'the next leader')
+  const handoverMs = Date.now() - stoppedAt
+  t.ok(nodes.some(node => node.pid === next), 'a surviving node leads')
+  t.ok(handoverMs < 6000, `SIGTERM of the leader: the next one leads ${handoverMs} ms later (handed over, not expired after 6 s)`)
 })
 
 /** A connection of the test's own to the nodes' database; ended at teardown. */
@@ -211,20 +231,26 @@ t.test('SIGKILL of the leader while a host is down: another node leads within 10
 })
 
 t.test('PostgreSQL stopped for 10 s: reads answer, writes get 503, /health degraded; then everything resumes and clients miss nothing', async t => {
-  const { url, nodes } = await startNodes(t)
+  // Where namespaces can be made, a host also goes down while the database is away: the leader
+  // sees it then, and its statusChange must reach every client once the database is back.
+  const hosts = netnsSkipReason() === false ? await createTestHosts(t) : null
+  const { url, nodes } = await startNodes(t, hosts === null ? {} : { ESTATUS_PING_INTERVAL_MS: '200', ESTATUS_THRESHOLD: '2', ESTATUS_FPING_PATH: hosts.fpingWrapper })
   for (const [i, node] of nodes.entries()) await call(node.url, 'POST', '/api/config/servers', server(`before-${i}`, `127.0.30.${i + 1}`))
+  const host = hosts === null ? null : (await call(nodes[0]!.url, 'POST', '/api/config/servers', { ...server('far-1', '10.9.9.2'), dnsAddress: hosts.hostAddress })).body.data.id as string
+  if (host !== null) await waitFor(async () => (await call(nodes[1]!.url, 'GET', `/api/servers/${host}`)).body.data.isOnline, 20_000, 'the host online')
   const clients = await Promise.all(nodes.map(node => connectEvents(node.url)))
   t.teardown(() => { for (const client of clients) client.close() })
   await waitFor(() => clients.every(client => client.messages.some(message => message.type === 'initial')), 10_000, 'snapshots')
 
   await postgres.pause()
   const stoppedAt = Date.now()
+  await hosts?.addressesDown()
   let reads = 0
   let refused = 0
   while (Date.now() - stoppedAt < 10_000) {
     for (const node of nodes) {
       const list = await call(node.url, 'GET', '/api/config/servers')
-      if (list.status === 200 && list.body.data.length === 3) reads++
+      if (list.status === 200 && list.body.data.length === (host === null ? 3 : 4)) reads++
       const write = await call(node.url, 'POST', '/api/config/servers', server('during', '127.0.31.1'))
       if (write.status === 503 && /database/i.test(write.body.error)) refused++
       else t.fail(`a write while the database is down answered ${write.status}`)
@@ -249,6 +275,7 @@ t.test('PostgreSQL stopped for 10 s: reads answer, writes get 503, /health degra
     t.equal(created.status, 201, `a write on node ${i} lands once the database is back`, { body: created.body, log: created.status === 201 ? '' : node.output().slice(-2500) })
   }
   await waitFor(() => clients.every(client => configEvents(client).length >= 3), 15_000, 'the new events on every client')
+  if (host !== null) await waitFor(() => clients.every(client => statusChanges(client, host).length > 0), 20_000, 'the host\'s statusChange on every client')
   await sleep(500)
   const db = await inspect(t, url)
   const since = Number(clients[0]!.messages.find(message => message.type === 'initial')!.id)
@@ -259,4 +286,9 @@ t.test('PostgreSQL stopped for 10 s: reads answer, writes get 503, /health degra
     t.same(seen, logged, 'every event in the log since the snapshot reached the client, once, in order')
   }
   t.same(configEvents(clients[2]!).map(message => (message as { server: { name: string } }).server.name), ['after-0', 'after-1', 'after-2'])
+  if (host !== null) {
+    for (const client of clients) {
+      t.same(statusChanges(client, host).map(change => change.update.isOnline), [false], 'the host that went down while the database was away: offline, once, on every client')
+    }
+  }
 })

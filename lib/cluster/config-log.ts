@@ -21,8 +21,8 @@ export interface LoadedConfig {
   version: number
 }
 
-/** The configuration as of now: the latest snapshot with the changes after it applied. */
-export async function loadConfig (database: Database): Promise<LoadedConfig> {
+/** The configuration as of now: the latest snapshot (or `empty`, before the first) with the changes after it applied. */
+export async function loadConfig (database: Database, empty: object): Promise<LoadedConfig> {
   const client = await database.pool.connect()
   try {
     // One view of both tables: no change can fall between the snapshot and the rows after it.
@@ -32,10 +32,11 @@ export async function loadConfig (database: Database): Promise<LoadedConfig> {
     const { rows } = await client.query<{ version: string, payload: string }>(
       "SELECT version, payload FROM event_log WHERE kind = 'config' AND id > $1 ORDER BY id", [snapshot?.event_id ?? 0])
     await client.query('COMMIT')
-    let document: unknown = snapshot === undefined ? null : JSON.parse(snapshot.document)
+    let document: object | null = snapshot === undefined ? null : JSON.parse(snapshot.document)
     let version = snapshot === undefined ? 0 : Number(snapshot.version)
     for (const row of rows) {
-      document = withDelta(document ?? {}, JSON.parse(row.payload) as DeltaOp[])
+      // The first changes of a new cluster apply to the document of a new install.
+      document = withDelta(document ?? empty, JSON.parse(row.payload) as DeltaOp[])
       version = Number(row.version)
     }
     return { document, version }

@@ -8,7 +8,8 @@ export interface Migration { version: number, name: string, sql: string }
 
 /**
  * The cluster database's schema, forward only: a version once released is never edited,
- * a change is a new version at the end.
+ * a change is a new version at the end. (The SQL of versions 2–4 lives beside its storage;
+ * it is part of a released migration like this list: change it by adding a version.)
  */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'configuration, event log, statuses, leader lease', sql: CORE_SCHEMA },

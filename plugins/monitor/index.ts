@@ -49,8 +49,7 @@ export default fp<MonitorOptions>(async function monitorPlugin (fastify, options
     log,
     entries,
     publish (event) {
-      bus.publish(event)
-      shared?.published(event)
+      bus.publish(event, 'update' in event ? entries.get(event.update.serverId)?.status : undefined)
     },
     emit: listeners.emit
   }

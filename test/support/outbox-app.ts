@@ -8,6 +8,8 @@ import type { Alert, Channel } from '../../schemas/alerts.ts'
 import type { AlertConfig, AlertOutbox, ConfigChanges } from '../../plugins/alerts/types.ts'
 import type { AuditListener } from '../../lib/store/types.ts'
 import alertOutbox, { type AlertOutboxOptions } from '../../plugins/alerts/outbox.ts'
+import eventBus from '../../plugins/event-bus.ts'
+import leadership from '../../plugins/leadership.ts'
 
 /**
  * An AlertConfig over `channels` (edit the array to change the configuration, then call
@@ -50,6 +52,9 @@ export async function startOutbox (options: AlertOutboxOptions & { channels: Cha
   const app = Fastify({ logger: { level: 'trace', stream: { write: (line: string) => { logs.push(line) } } } })
   const config = stubAlertConfig(options.channels)
   await app.register(config.plugin)
+  // The outbox delivers while its node leads: outside cluster mode, always.
+  await app.register(eventBus)
+  await app.register(leadership)
   await app.register(alertOutbox, options)
   await app.ready()
   return { app, outbox: app.getDecorator<AlertOutbox>('alertOutbox'), logs, changed: config.changed }
