@@ -1,5 +1,6 @@
-// Child process of bench/sse.ts: holds many raw HTTP/1.1 event-stream connections and
-// records when each `serverAdded` frame arrives. Driven over IPC:
+// Child process of bench/sse.ts and bench/cluster.ts (through bench/support/fan-out.ts): holds
+// many raw HTTP/1.1 event-stream connections and records when each `serverAdded` frame
+// arrives. Driven over IPC:
 //   parent → {cmd:'connect', ...}  opens `count` streams (at most `concurrency` not yet
 //                                   ready at a time), answers {ev:'ready'} when every one
 //                                   got its ready frame (`initial`, or `connected` for the
@@ -8,6 +9,9 @@
 //   parent → {cmd:'finish', file}   writes the receive times (Float64Array, stream-major,
 //                                   NaN = not received) to `file`, answers {ev:'stats'}, exits.
 // Times are process.hrtime (CLOCK_MONOTONIC, shared by every process of the machine), in ms.
+// Order: each stream hashes the event ids of its serverAdded frames in arrival order (FNV-1a),
+// and the stats count the streams that got every event per hash — one hash: one order for all;
+// an id not above the stream's previous one counts as a regression.
 // Parsing is minimal on purpose: the body is scanned for `data: ` lines (each write of the
 // server is one HTTP chunk, so chunk-size lines never split a frame line); a serverAdded
 // frame is matched to its request by the name `bench-NNNN`, NNNN = request index.
@@ -38,6 +42,10 @@ export interface ClientStats {
   complete: number
   /** Bytes of the first serverAdded `data:` line seen (without its newline). */
   dataLineBytes: number
+  /** Streams that got every event, by the hash of the ids of their serverAdded frames in arrival order. */
+  orders: Record<string, number>
+  /** Frames whose id was not above the previous id on the same stream. */
+  idRegressions: number
 }
 export type ClientMessage =
   | { ev: 'hello' }
@@ -46,6 +54,12 @@ export type ClientMessage =
   | { ev: 'stats', stats: ClientStats }
 
 const now = (): number => Number(process.hrtime.bigint()) / 1e6
+const FNV_OFFSET = 0x811c9dc5
+/** FNV-1a of `text` and a separator, continuing from `hash`. */
+function fnv1a (hash: number, text: string): number {
+  for (let k = 0; k < text.length; k++) hash = Math.imul(hash ^ text.charCodeAt(k), 0x01000193) >>> 0
+  return Math.imul(hash ^ 0x2c, 0x01000193) >>> 0
+}
 const send = (message: ClientMessage, done?: () => void): void => {
   if (process.send !== undefined) process.send(message, undefined, undefined, done === undefined ? undefined : () => done())
 }
@@ -60,8 +74,9 @@ function run (c: ConnectCommand): { finish: (file: string) => void } {
   const E = c.events
   const recv = new Float64Array(c.count * E).fill(NaN)
   const got = new Uint32Array(c.count)
+  const order = new Uint32Array(c.count).fill(FNV_OFFSET)
   const request = `GET /api/events HTTP/1.1\r\nHost: ${c.host}:${c.port}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n`
-  const stats: ClientStats = { ready: 0, failed: 0, firstError: null, closedEarly: 0, duplicates: 0, unknown: 0, other: 0, complete: 0, dataLineBytes: 0 }
+  const stats: ClientStats = { ready: 0, failed: 0, firstError: null, closedEarly: 0, duplicates: 0, unknown: 0, other: 0, complete: 0, dataLineBytes: 0, orders: {}, idRegressions: 0 }
   let opened = 0
   let readySent = false
   let completeSent = false
@@ -92,6 +107,8 @@ function run (c: ConnectCommand): { finish: (file: string) => void } {
     let pending = ''
     let ready = false
     let failed = false
+    let id = ''
+    let lastId = -Infinity
     const fail = (why: string): void => {
       if (ready || failed) return
       failed = true
@@ -110,6 +127,7 @@ function run (c: ConnectCommand): { finish: (file: string) => void } {
         const k = i * E + idx
         if (!Number.isNaN(recv[k])) { stats.duplicates++; return }
         recv[k] = t
+        order[i] = fnv1a(order[i] as number, id)
         if (++got[i] === E) { stats.complete++; checkComplete() }
       } else if (s.startsWith('{"type":"initial"', p)) {
         if (c.readyOn === 'initial') markReady()
@@ -142,6 +160,11 @@ function run (c: ConnectCommand): { finish: (file: string) => void } {
         const nl = s.indexOf('\n', start)
         if (nl < 0) break
         if (s.startsWith('data: ', start)) onDataLine(s, start + 6, nl, t)
+        else if (s.startsWith('id: ', start)) {
+          id = s.substring(start + 4, nl)
+          if (!(Number(id) > lastId)) stats.idRegressions++
+          lastId = Number(id)
+        }
         start = nl + 1
       }
       pending = start >= s.length ? '' : s.slice(start)
@@ -160,6 +183,9 @@ function run (c: ConnectCommand): { finish: (file: string) => void } {
   return {
     finish (file: string) {
       finishing = true
+      for (let i = 0; i < c.count; i++) {
+        if (got[i] === E) stats.orders[order[i] as number] = (stats.orders[order[i] as number] ?? 0) + 1
+      }
       writeFileSync(file, new Uint8Array(recv.buffer, recv.byteOffset, recv.byteLength))
       send({ ev: 'stats', stats }, () => {
         for (const sock of sockets) sock?.destroy()
