@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ConfigStore } from '../lib/config-store.ts'
 import type { EventBus } from './event-bus.ts'
+import type { Leadership } from './leadership.ts'
 import type { Monitor, MonitorResult } from './monitor/index.ts'
 import type { EventStreams } from './sse.ts'
 import type { AlertOutbox } from './alerts/types.ts'
@@ -153,6 +154,9 @@ export default fp(async function metricsPlugin (fastify) {
 
   // ---- events, stream clients, writes -----------------------------------------------------
   new Gauge({ name: 'estatus_sse_clients', help: 'Open event streams', registers, collect () { this.set(streams.clientCount) } })
+  // Cluster mode (SPEC §12): which node probes and alerts now; always 1 for a single node.
+  const leadership = fastify.getDecorator<Leadership>('leadership')
+  new Gauge({ name: 'estatus_leader', help: '1 while this node runs the probes, history recording and alert delivery', registers, collect () { this.set(leadership.leading ? 1 : 0) } })
   new Counter({
     name: 'estatus_sse_dropped_total',
     help: 'Event stream clients disconnected for not keeping up',

@@ -157,6 +157,11 @@ t.test('concurrent writes on all three nodes: none lost, ids unique; a stale If-
   const handoverMs = Date.now() - stoppedAt
   t.ok(nodes.some(node => node.pid === next), 'a surviving node leads')
   t.ok(handoverMs < 6000, `SIGTERM of the leader: the next one leads ${handoverMs} ms later (handed over, not expired after 6 s)`)
+  const leaderGauges = await Promise.all(nodes.filter(node => node !== stopping).map(async node => {
+    const text = await (await request(node.url + '/metrics')).body.text()
+    return [node.pid === next, /^estatus_leader (\d)$/m.exec(text)?.[1]] as const
+  }))
+  for (const [isLeader, gauge] of leaderGauges) t.equal(gauge, isLeader ? '1' : '0', `estatus_leader on ${isLeader ? 'the leader' : 'a follower'}`)
 })
 
 /** A connection of the test's own to the nodes' database; ended at teardown. */

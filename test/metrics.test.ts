@@ -76,6 +76,7 @@ t.test('metrics match the status API after a netns host goes down', { skip: netn
   t.equal(sample(families, 'estatus_sse_events_total', { type: 'serverAdded' }), 2)
   t.equal(sample(families, 'estatus_sse_dropped_total', {}), 0)
   t.equal(sample(families, 'estatus_fping_restarts_total', {}), 0)
+  t.equal(sample(families, 'estatus_leader', {}), 1, 'a single node always leads')
   t.ok(sample(families, 'estatus_config_write_seconds', {})! >= 4, 'every write of the data file is timed')
   // The parser loses the labels of histogram series whose `le` comes first (prom-client's order): read the count line.
   const byRoute = /^http_request_duration_seconds_count\{method="GET",route="\/api\/servers\/:id",status_code="200"\} (\d+)$/m.exec(await scrapeText(api))

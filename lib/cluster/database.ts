@@ -44,7 +44,8 @@ export function isConnectionError (err: unknown): boolean {
 export async function openDatabase (url: string, log: FastifyBaseLogger): Promise<Database> {
   const pool = new pg.Pool({
     connectionString: url,
-    max: 20,
+    // Nodes × (this + the LISTEN connection) must stay under max_connections (100 by default): about 8 nodes.
+    max: 10,
     connectionTimeoutMillis: 3_000,
     // A statement stuck behind a network stall must not hold a request forever.
     query_timeout: 15_000,
