@@ -57,111 +57,115 @@ const idsOf = (client: RawEventClient) => configEvents(client).map(message => me
 
 const server = (name: string, ip: string) => ({ name, ip, dnsAddress: ip })
 
-t.test('a write on one node reaches the event clients of every node, once each, in one order', async t => {
-  const { url, nodes } = await startNodes(t)
-  const clients = await Promise.all(nodes.map(node => connectEvents(node.url)))
-  t.teardown(() => { for (const client of clients) client.close() })
-  await waitFor(() => clients.every(client => client.messages.some(message => message.type === 'initial')), 10_000, 'initial snapshots')
-
-  const writes = 30
-  for (let i = 0; i < writes; i++) {
-    const node = nodes[i % 3]!
-    const created = await call(node.url, 'POST', '/api/config/servers', server(`web-${i}`, `127.0.1.${i + 1}`))
-    t.equal(created.status, 201, `create ${i} on node ${i % 3}`)
-  }
-  await waitFor(() => clients.every(client => configEvents(client).length >= writes + 0), 10_000, 'every event on every node')
-  await sleep(300)
-  const orders = clients.map(idsOf)
-  t.equal(orders[0]!.length, writes, 'each client got each event once')
-  t.same(orders[1], orders[0], 'node B: the same ids in the same order')
-  t.same(orders[2], orders[0], 'node C: the same ids in the same order')
-  t.same(configEvents(clients[1]!).map(message => (message as { server: { name: string } }).server.name),
-    Array.from({ length: writes }, (_, i) => `web-${i}`), 'in the order they were written')
-  const lists = await Promise.all(nodes.map(node => call(node.url, 'GET', '/api/config/servers')))
-  for (const list of lists) t.equal(list.body.data.length, writes, 'every node lists every server')
-
-  // A node that joins later (no snapshot yet: fewer than 100 versions) starts from the log.
-  const late = await spawnServer(t, { dataFile: join(await mkdtemp(join(tmpdir(), 'estatus-late-')), 'estatus.json'), env: { ESTATUS_DATABASE_URL: url } })
-  const lateList = await call(late.url, 'GET', '/api/config/servers')
-  t.same(lateList.body.data.map((item: { name: string }) => item.name), Array.from({ length: writes }, (_, i) => `web-${i}`), 'a node started later serves the same configuration')
-})
-
-t.test('a client of one node resumes on another with Last-Event-ID: exactly what it missed, from the ring or the log', async t => {
+// The first three share one cluster (and its starts): each leaves it as the next expects, the
+// last stops a node.
+t.test('three nodes on one database', async t => {
   // A ring of 5: a client gone for longer is served from the event log.
-  const { nodes } = await startNodes(t, { ESTATUS_REPLAY_EVENTS: '5' })
-  const [a, b, c] = nodes as [ServerProcess, ServerProcess, ServerProcess]
-  const first = await connectEvents(a.url)
-  t.teardown(() => first.close())
-  await call(a.url, 'POST', '/api/config/servers', server('seen-1', '127.0.2.1'))
-  await call(b.url, 'POST', '/api/config/servers', server('seen-2', '127.0.2.2'))
-  await waitFor(() => configEvents(first).length === 2, 10_000, 'two events on A')
-  const lastSeen = configEvents(first).at(-1)!.id!
-  first.close()
+  const { url, nodes } = await startNodes(t, { ESTATUS_REPLAY_EVENTS: '5' })
 
-  for (const [round, missed] of [[1, 3], [2, 12]] as const) {
-    const names = Array.from({ length: missed }, (_, i) => `missed-${round}-${i}`)
-    for (const [i, name] of names.entries()) await call(nodes[i % 3]!.url, 'POST', '/api/config/servers', server(name, `127.0.${2 + round}.${i + 1}`))
-    // What every node's clients saw, for comparison.
-    const witness = await connectEvents(c.url, { 'last-event-id': lastSeen })
-    const resumed = await connectEvents(b.url, { 'last-event-id': lastSeen })
-    t.teardown(() => { witness.close(); resumed.close() })
-    const expected = round === 1 ? names : ['missed-1-0', 'missed-1-1', 'missed-1-2', ...names]
-    await waitFor(() => configEvents(resumed).length >= expected.length, 10_000, `round ${round}: the missed events on B`)
-    await sleep(200)
-    t.notOk(resumed.messages.some(message => message.type === 'initial'), `round ${round}: no snapshot, a resume`)
-    t.same(configEvents(resumed).map(message => (message as { server: { name: string } }).server.name), expected,
+  await t.test('a write on one node reaches the event clients of every node, once each, in one order', async t => {
+    const clients = await Promise.all(nodes.map(node => connectEvents(node.url)))
+    t.teardown(() => { for (const client of clients) client.close() })
+    await waitFor(() => clients.every(client => client.messages.some(message => message.type === 'initial')), 10_000, 'initial snapshots')
+
+    const writes = 30
+    for (let i = 0; i < writes; i++) {
+      const node = nodes[i % 3]!
+      const created = await call(node.url, 'POST', '/api/config/servers', server(`web-${i}`, `127.0.1.${i + 1}`))
+      t.equal(created.status, 201, `create ${i} on node ${i % 3}`)
+    }
+    await waitFor(() => clients.every(client => configEvents(client).length >= writes + 0), 10_000, 'every event on every node')
+    await sleep(300)
+    const orders = clients.map(idsOf)
+    t.equal(orders[0]!.length, writes, 'each client got each event once')
+    t.same(orders[1], orders[0], 'node B: the same ids in the same order')
+    t.same(orders[2], orders[0], 'node C: the same ids in the same order')
+    t.same(configEvents(clients[1]!).map(message => (message as { server: { name: string } }).server.name),
+      Array.from({ length: writes }, (_, i) => `web-${i}`), 'in the order they were written')
+    const lists = await Promise.all(nodes.map(node => call(node.url, 'GET', '/api/config/servers')))
+    for (const list of lists) t.equal(list.body.data.length, writes, 'every node lists every server')
+
+    // A node that joins later (no snapshot yet: fewer than 100 versions) starts from the log.
+    const late = await spawnServer(t, { dataFile: join(await mkdtemp(join(tmpdir(), 'estatus-late-')), 'estatus.json'), env: { ESTATUS_DATABASE_URL: url } })
+    const lateList = await call(late.url, 'GET', '/api/config/servers')
+    t.same(lateList.body.data.map((item: { name: string }) => item.name), Array.from({ length: writes }, (_, i) => `web-${i}`), 'a node started later serves the same configuration')
+  })
+
+  await t.test('a client of one node resumes on another with Last-Event-ID: exactly what it missed, from the ring or the log', async t => {
+    const [a, b, c] = nodes as [ServerProcess, ServerProcess, ServerProcess]
+    const first = await connectEvents(a.url)
+    t.teardown(() => first.close())
+    await call(a.url, 'POST', '/api/config/servers', server('seen-1', '127.0.2.1'))
+    await call(b.url, 'POST', '/api/config/servers', server('seen-2', '127.0.2.2'))
+    await waitFor(() => configEvents(first).length === 2, 10_000, 'two events on A')
+    const lastSeen = configEvents(first).at(-1)!.id!
+    first.close()
+
+    for (const [round, missed] of [[1, 3], [2, 12]] as const) {
+      const names = Array.from({ length: missed }, (_, i) => `missed-${round}-${i}`)
+      for (const [i, name] of names.entries()) await call(nodes[i % 3]!.url, 'POST', '/api/config/servers', server(name, `127.0.${2 + round}.${i + 1}`))
+      // What every node's clients saw, for comparison.
+      const witness = await connectEvents(c.url, { 'last-event-id': lastSeen })
+      const resumed = await connectEvents(b.url, { 'last-event-id': lastSeen })
+      t.teardown(() => { witness.close(); resumed.close() })
+      const expected = round === 1 ? names : ['missed-1-0', 'missed-1-1', 'missed-1-2', ...names]
+      await waitFor(() => configEvents(resumed).length >= expected.length, 10_000, `round ${round}: the missed events on B`)
+      await sleep(200)
+      t.notOk(resumed.messages.some(message => message.type === 'initial'), `round ${round}: no snapshot, a resume`)
+      t.same(configEvents(resumed).map(message => (message as { server: { name: string } }).server.name), expected,
       `round ${round}: exactly the ${expected.length} events after ${lastSeen}, in order (${round === 1 ? 'from the ring' : 'beyond the ring of 5: from the log'})`)
-    await waitFor(() => configEvents(witness).length >= expected.length, 10_000, 'the witness')
-    t.same(idsOf(resumed), idsOf(witness), `round ${round}: the same ids as on node C`)
-    resumed.close()
-    witness.close()
-  }
-})
+      await waitFor(() => configEvents(witness).length >= expected.length, 10_000, 'the witness')
+      t.same(idsOf(resumed), idsOf(witness), `round ${round}: the same ids as on node C`)
+      resumed.close()
+      witness.close()
+    }
+  })
 
-t.test('concurrent writes on all three nodes: none lost, ids unique; a stale If-Match gets 409; a stopped leader hands over', async t => {
-  const { url, nodes } = await startNodes(t)
-  const perNode = 15
-  const answers = await Promise.all(nodes.flatMap((node, n) => Array.from({ length: perNode }, (_, i) =>
-    call(node.url, 'POST', '/api/config/servers', server(`n${n}-s${i}`, `127.0.${10 + n}.${i + 1}`)))))
-  t.same(answers.map(answer => answer.status), answers.map(() => 201), `all ${answers.length} creates answered 201`)
-  const ids = answers.map(answer => answer.body.data.id as string)
-  t.equal(new Set(ids).size, ids.length, 'every created server got its own id')
-  for (const node of nodes) {
-    const list = await waitFor(async () => {
-      const answer = await call(node.url, 'GET', '/api/config/servers')
-      return answer.body.data.length === ids.length ? answer.body.data as Array<{ id: string }> : null
-    }, 10_000, 'every server on every node')
-    t.same(list.map(item => item.id).sort(), [...ids].sort(), 'each node lists all of them')
-  }
+  await t.test('concurrent writes on all three nodes: none lost, ids unique; a stale If-Match gets 409; a stopped leader hands over', async t => {
+    const before = (await call(nodes[0]!.url, 'GET', '/api/config/servers')).body.data.length as number
+    const perNode = 15
+    const answers = await Promise.all(nodes.flatMap((node, n) => Array.from({ length: perNode }, (_, i) =>
+      call(node.url, 'POST', '/api/config/servers', server(`n${n}-s${i}`, `127.0.${10 + n}.${i + 1}`)))))
+    t.same(answers.map(answer => answer.status), answers.map(() => 201), `all ${answers.length} creates answered 201`)
+    const ids = answers.map(answer => answer.body.data.id as string)
+    t.equal(new Set(ids).size, ids.length, 'every created server got its own id')
+    for (const node of nodes) {
+      const list = await waitFor(async () => {
+        const answer = await call(node.url, 'GET', '/api/config/servers')
+        return answer.body.data.length === before + ids.length ? answer.body.data as Array<{ id: string }> : null
+      }, 10_000, 'every server on every node')
+      t.same(list.slice(before).map(item => item.id).sort(), [...ids].sort(), 'each node lists all of them')
+    }
 
-  const [a, b, c] = nodes as [ServerProcess, ServerProcess, ServerProcess]
-  const target = ids[0]!
-  const read = await call(a.url, 'GET', `/api/config/servers/${target}`)
-  t.ok(read.etag, 'an ETag to send back')
-  const changed = await call(b.url, 'PUT', `/api/config/servers/${target}`, server('renamed-on-b', '127.0.20.1'), { 'if-match': read.etag! })
-  t.equal(changed.status, 200, 'the first update with that ETag lands (node B)')
-  const stale = await call(c.url, 'PUT', `/api/config/servers/${target}`, server('renamed-on-c', '127.0.20.2'), { 'if-match': read.etag! })
-  t.equal(stale.status, 409, 'the same ETag on node C: 409')
-  t.match(stale.body.error, /changed by someone else/)
-  const final = await call(a.url, 'GET', `/api/config/servers/${target}`)
-  t.equal(final.body.data.name, 'renamed-on-b', 'the stale write changed nothing')
+    const [a, b, c] = nodes as [ServerProcess, ServerProcess, ServerProcess]
+    const target = ids[0]!
+    const read = await call(a.url, 'GET', `/api/config/servers/${target}`)
+    t.ok(read.etag, 'an ETag to send back')
+    const changed = await call(b.url, 'PUT', `/api/config/servers/${target}`, server('renamed-on-b', '127.0.20.1'), { 'if-match': read.etag! })
+    t.equal(changed.status, 200, 'the first update with that ETag lands (node B)')
+    const stale = await call(c.url, 'PUT', `/api/config/servers/${target}`, server('renamed-on-c', '127.0.20.2'), { 'if-match': read.etag! })
+    t.equal(stale.status, 409, 'the same ETag on node C: 409')
+    t.match(stale.body.error, /changed by someone else/)
+    const final = await call(a.url, 'GET', `/api/config/servers/${target}`)
+    t.equal(final.body.data.name, 'renamed-on-b', 'the stale write changed nothing')
 
-  // A leader stopped in order hands over at once: no 6 s of expiry.
-  const db = await inspect(t, url)
-  const leaderNow = await waitFor(() => leaderPid(db), 15_000, 'a leader')
-  const stopping = nodes.find(node => node.pid === leaderNow)!
-  const stoppedAt = Date.now()
-  stopping.proc.kill('SIGTERM')
-  await stopping.exited
-  const next = await waitFor(async () => { const pid = await leaderPid(db); return pid !== null && pid !== leaderNow ? pid : null }, 15_000, 'the next leader')
-  const handoverMs = Date.now() - stoppedAt
-  t.ok(nodes.some(node => node.pid === next), 'a surviving node leads')
-  t.ok(handoverMs < 6000, `SIGTERM of the leader: the next one leads ${handoverMs} ms later (handed over, not expired after 6 s)`)
-  const leaderGauges = await Promise.all(nodes.filter(node => node !== stopping).map(async node => {
-    const text = await (await request(node.url + '/metrics')).body.text()
-    return [node.pid === next, /^estatus_leader (\d)$/m.exec(text)?.[1]] as const
-  }))
-  for (const [isLeader, gauge] of leaderGauges) t.equal(gauge, isLeader ? '1' : '0', `estatus_leader on ${isLeader ? 'the leader' : 'a follower'}`)
+    // A leader stopped in order hands over at once: no 6 s of expiry.
+    const db = await inspect(t, url)
+    const leaderNow = await waitFor(() => leaderPid(db), 15_000, 'a leader')
+    const stopping = nodes.find(node => node.pid === leaderNow)!
+    const stoppedAt = Date.now()
+    stopping.proc.kill('SIGTERM')
+    await stopping.exited
+    const next = await waitFor(async () => { const pid = await leaderPid(db); return pid !== null && pid !== leaderNow ? pid : null }, 15_000, 'the next leader')
+    const handoverMs = Date.now() - stoppedAt
+    t.ok(nodes.some(node => node.pid === next), 'a surviving node leads')
+    t.ok(handoverMs < 6000, `SIGTERM of the leader: the next one leads ${handoverMs} ms later (handed over, not expired after 6 s)`)
+    const leaderGauges = await Promise.all(nodes.filter(node => node !== stopping).map(async node => {
+      const text = await (await request(node.url + '/metrics')).body.text()
+      return [node.pid === next, /^estatus_leader (\d)$/m.exec(text)?.[1]] as const
+    }))
+    for (const [isLeader, gauge] of leaderGauges) t.equal(gauge, isLeader ? '1' : '0', `estatus_leader on ${isLeader ? 'the leader' : 'a follower'}`)
+  })
 })
 
 /** A connection of the test's own to the nodes' database; ended at teardown. */

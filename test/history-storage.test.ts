@@ -240,6 +240,25 @@ const CASES: Case[] = [
     expected: { minutes: [], days: [{ t: T0, ...A_DAY1 }, { t: T0 + DAY, ...A_DAY2 }], disks: [[], [], []] }
   },
   {
+    name: 'a new server in a batch that fails is not kept: the next new server\'s rows are its own',
+    act: async storage => {
+      await storage.record([minute('new-1', UNTIL, A0), minute('new-1', UNTIL + MINUTE, { ...A0, probes: Number.NaN })], [])
+        .then(() => { throw new Error('recorded a NaN') }, () => {})
+      await storage.record([minute('new-2', UNTIL, C)], [])
+      await storage.record([minute('new-1', UNTIL + MINUTE, A1)], [])
+    },
+    ask: async storage => ({
+      serverIds: await serverIds(storage),
+      first: await storage.series('new-1', '1m', UNTIL, UNTIL + DAY),
+      second: await storage.series('new-2', '1m', UNTIL, UNTIL + DAY)
+    }),
+    expected: {
+      serverIds: ['a', 'b', 'c', 'new-1', 'new-2'],
+      first: [{ t: UNTIL + MINUTE, ...A1 }],
+      second: [{ t: UNTIL, ...C }]
+    }
+  },
+  {
     name: 'prune: rows wholly before each cutoff go, disk by disk; days stay with no cutoff',
     act: storage => storage.prune({ minutes: T0 + 61 * MINUTE + 1, hours: T0 + HOUR + 30 * MINUTE, days: null, transitions: T0 + 70 * SECOND }),
     ask: async storage => ({

@@ -148,13 +148,29 @@ export function createSqliteStorage (file: string): HistoryStorage {
   const keys = new Map<string, number>()
   for (const row of db.prepare('SELECT key, id FROM servers').all() as Array<{ key: number, id: string }>) keys.set(row.id, row.key)
   const insertServer = db.prepare('INSERT INTO servers (id) VALUES (?)')
+  /** Keys given out in the transaction under way: forgotten if it rolls back (the next server would get the same key). */
+  const uncommitted: string[] = []
   function keyOf (id: string): number {
     let key = keys.get(id)
     if (key === undefined) {
       key = Number(insertServer.run(id).lastInsertRowid)
       keys.set(id, key)
+      uncommitted.push(id)
     }
     return key
+  }
+  /** `transaction` with the keys it gave out taken back when it throws. */
+  function keeping<A extends unknown[]> (transaction: (...args: A) => void) {
+    return (...args: A) => {
+      try {
+        transaction(...args)
+      } catch (err) {
+        for (const id of uncommitted) keys.delete(id)
+        throw err
+      } finally {
+        uncommitted.length = 0
+      }
+    }
   }
 
   const addTallies = Object.fromEntries(Object.entries(TALLY_TABLES).map(([step, table]) => [step, db.prepare(addTallySql(table))])) as Record<Step, Database.Statement>
@@ -163,9 +179,9 @@ export function createSqliteStorage (file: string): HistoryStorage {
     ON CONFLICT (server, disk) DO UPDATE SET source = excluded.source, name = excluded.name, disk_index = excluded.disk_index`)
   const insertTransition = db.prepare('INSERT OR REPLACE INTO transitions (server, at, online) VALUES (?, ?, ?)')
   // The flips of one probe round in one transaction (1,000 servers flipping together were 1,000 commits).
-  const transitions = createWriteBatches<Transition>(db.transaction((batch: Transition[]) => {
+  const transitions = createWriteBatches<Transition>(keeping(db.transaction((batch: Transition[]) => {
     for (const { serverId, at, online } of batch) insertTransition.run(keyOf(serverId), at, online ? 1 : 0)
-  }))
+  })))
 
   const writeTallies = (step: Step, rows: KeyedTally[]) => {
     const periodMs = STEP_MS[step]
@@ -173,7 +189,7 @@ export function createSqliteStorage (file: string): HistoryStorage {
       addTallies[step].run(row.key, row.t / periodMs, row.probes, row.replies, row.rttMinUs, row.rttSumUs, row.rttMaxUs, row.onlineMs, row.monitoredMs)
     }
   }
-  const record = db.transaction((minutes: MinuteRecord[], disks: DiskRecord[]) => {
+  const record = keeping(db.transaction((minutes: MinuteRecord[], disks: DiskRecord[]) => {
     // In key order (rows come minute by minute) a server's rows are written together, and
     // the rows of one hour or day are adjacent for the roll-ups.
     const keyed = minutes.map(row => keyedTally(keyOf(row.serverId), row.t, row)).sort((a, b) => a.key - b.key || a.t - b.t)
@@ -186,7 +202,7 @@ export function createSqliteStorage (file: string): HistoryStorage {
       maxDisks['1h'].run(key, disk.disk, disk.t / STEP_MS['1h'], disk.usedMiB, disk.totalMiB)
       maxDisks['1d'].run(key, disk.disk, Math.floor(disk.t / STEP_MS['1d']), disk.usedMiB, disk.totalMiB)
     }
-  })
+  }))
 
   const read = readStatements(db)
   const pruneServers = pruneTransaction(db)

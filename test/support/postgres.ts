@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { freePort } from './ports.ts'
-import { sleep } from './wait.ts'
+import { sleep, timeLimit } from './wait.ts'
 
 const execFileP = promisify(execFile)
 
@@ -101,7 +101,7 @@ export async function startPostgres (): Promise<PostgresCluster> {
     if (child === null) return
     // SIGQUIT: immediate shutdown, connections cut as in a crash.
     child.kill('SIGQUIT')
-    await Promise.race([exited, sleep(5000)])
+    await Promise.race([exited, timeLimit(5000)])
     if (proc !== null) { child.kill('SIGKILL'); await exited }
   }
 

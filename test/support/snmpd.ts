@@ -6,7 +6,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { which } from './netns.ts'
 import { freeUdpPort } from './ports.ts'
-import { sleep } from './wait.ts'
+import { sleep, timeLimit } from './wait.ts'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -83,7 +83,7 @@ export async function startSnmpd (options: StartSnmpdOptions = {}): Promise<Snmp
     const exit = new Promise<void>(resolve => proc.once('exit', () => { exited = true; resolve() }))
     proc.once('error', (err) => { output += String(err) })
     const stop = async (): Promise<void> => {
-      if (!exited) { proc.kill('SIGTERM'); await Promise.race([exit, sleep(3000)]) }
+      if (!exited) { proc.kill('SIGTERM'); await Promise.race([exit, timeLimit(3000)]) }
       if (!exited) { proc.kill('SIGKILL'); await exit }
       await rm(dir, { recursive: true, force: true })
     }
