@@ -33,7 +33,8 @@ t.test('a single node\'s files move into a cluster database and a cluster node c
   await single.app.close()
 
   // What it recorded and had still to deliver, through its own storages.
-  const minute = Date.UTC(2026, 10, 30, 12, 0)
+  // An hour ago: within every retention (the new leader prunes at start).
+  const minute = Math.floor(Date.now() / 60_000) * 60_000 - 60 * 60_000
   const history = createSqliteStorage(historyFile)
   await history.record([{ serverId: servers[0].id, t: minute, probes: 60, replies: 57, rttMinUs: 100, rttSumUs: 57_000, rttMaxUs: 2000, onlineMs: 60_000, monitoredMs: 60_000 }], [])
   await history.close()
@@ -71,8 +72,10 @@ t.test('a single node\'s files move into a cluster database and a cluster node c
     return { status: answer.statusCode, body: await answer.body.json() as { data: any } }
   }
   t.same((await get('/api/config/servers')).body.data.map((server: { name: string }) => server.name), ['web-1', 'web-2', 'db-1'], 'the configuration')
-  const points = (await get(`/api/servers/${servers[0].id}/history?from=2026-11-30T11:00:00Z&to=2026-11-30T13:00:00Z&step=1m`)).body.data.points
-  t.same(points.map((point: { t: string, probes: number, replies: number }) => [point.t, point.probes, point.replies]), [['2026-11-30T12:00:00.000Z', 60, 57]], 'the history')
+  const range = `from=${new Date(minute - 60_000).toISOString()}&to=${new Date(minute + 120_000).toISOString()}`
+  const points = (await get(`/api/servers/${servers[0].id}/history?${range}&step=1m`)).body.data.points
+  t.same(points.filter((point: { probes: number }) => point.probes > 0).map((point: { t: string, probes: number, replies: number }) => [point.t, point.probes, point.replies]),
+    [[new Date(minute).toISOString(), 60, 57]], 'the history')
   const audit = (await get('/api/audit')).body.data
   t.equal(audit.filter((entry: { kind: string }) => entry.kind === 'server').length, 3, 'the audit of the three creates')
   t.equal((await get('/api/audit')).status, 200, 'the admin token works on the cluster node')

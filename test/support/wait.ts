@@ -15,7 +15,8 @@ export async function waitFor<T> (check: () => T | Promise<T>, timeoutMs = 10000
     const value = await check()
     if (value) return value as NonNullable<T>
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(25)
+    // Many checks are HTTP requests to a server child: a slower poll leaves the CPU to the tests.
+    await sleep(50)
   }
 }
 
