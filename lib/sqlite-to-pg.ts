@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
 import type pg from 'pg'
+import { transaction } from './pg-transaction.ts'
 
 /**
  * What copying a single node's history database into the cluster database takes
@@ -36,18 +37,9 @@ export async function copySqliteToPg<T> (sqliteFile: string, pool: pg.Pool, copy
     },
     all: <T>(sql: string, ...parameters: unknown[]) => db.prepare(sql).all(...parameters) as T[]
   }
-  let client: pg.PoolClient | undefined
   try {
-    client = await pool.connect()
-    await client.query('BEGIN')
-    const result = await copy(source, client)
-    await client.query('COMMIT')
-    return result
-  } catch (err) {
-    await client?.query('ROLLBACK').catch(() => {})
-    throw err
+    return await transaction(pool, client => copy(source, client))
   } finally {
-    client?.release()
     db.close()
   }
 }

@@ -4,7 +4,7 @@ import type { EstatusEvent } from '../schemas/events.ts'
 import type { ServerStatus } from '../schemas/status.ts'
 import { upsertStatuses } from '../lib/cluster/statuses.ts'
 import { createListeners } from '../lib/listeners.ts'
-import { appendRows, readRows, resumable } from '../lib/cluster/event-log.ts'
+import { appendRows, readEvents, resumable } from '../lib/cluster/event-log.ts'
 import { holdsLease, type Fence } from '../lib/cluster/fencing.ts'
 import { clusterOf, type Cluster } from './cluster.ts'
 
@@ -141,7 +141,7 @@ function createClusterBus (cluster: Cluster, log: FastifyBaseLogger) {
     get lastId () { return lastId },
     async logged (after, through) {
       if (through - after > MAX_RESUME_EVENTS || !await resumable(database.pool, after)) return null
-      const rows = await readRows(database.pool, after, through, 'event')
+      const rows = await readEvents(database.pool, after, through)
       return rows.map(row => ({ id: row.id, json: row.payload }))
     },
     caughtUp: () => cluster.tail.catchUp(),

@@ -1,5 +1,6 @@
 import type { Database } from './database.ts'
 import { appendRows } from './event-log.ts'
+import { transaction } from '../pg-transaction.ts'
 import { withDelta, type DeltaOp } from '../store/delta.ts'
 
 /**
@@ -23,26 +24,22 @@ export interface LoadedConfig {
 
 /** The configuration as of now: the latest snapshot (or `empty`, before the first) with the changes after it applied. */
 export async function loadConfig (database: Database, empty: object): Promise<LoadedConfig> {
-  const client = await database.pool.connect()
-  try {
-    // One view of both tables: no change can fall between the snapshot and the rows after it.
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+  // One view of both tables: no change can fall between the snapshot and the rows after it.
+  const { snapshot, rows } = await transaction(database.pool, async client => {
     const { rows: [snapshot] } = await client.query<{ version: string, event_id: string, document: string }>(
       'SELECT version, event_id, document FROM config_snapshots ORDER BY version DESC LIMIT 1')
     const { rows } = await client.query<{ version: string, payload: string }>(
       "SELECT version, payload FROM event_log WHERE kind = 'config' AND id > $1 ORDER BY id", [snapshot?.event_id ?? 0])
-    await client.query('COMMIT')
-    let document: object | null = snapshot === undefined ? null : JSON.parse(snapshot.document)
-    let version = snapshot === undefined ? 0 : Number(snapshot.version)
-    for (const row of rows) {
-      // The first changes of a new cluster apply to the document of a new install.
-      document = withDelta(document ?? empty, JSON.parse(row.payload) as DeltaOp[])
-      version = Number(row.version)
-    }
-    return { document, version }
-  } finally {
-    client.release()
+    return { snapshot, rows }
+  }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+  let document: object | null = snapshot === undefined ? null : JSON.parse(snapshot.document)
+  let version = snapshot === undefined ? 0 : Number(snapshot.version)
+  for (const row of rows) {
+    // The first changes of a new cluster apply to the document of a new install.
+    document = withDelta(document ?? empty, JSON.parse(row.payload) as DeltaOp[])
+    version = Number(row.version)
   }
+  return { document, version }
 }
 
 /** The changes after `version`, in order (a write that found itself behind catches up with them). */

@@ -43,12 +43,9 @@ export async function lastLogId (client: pg.Pool | pg.PoolClient): Promise<numbe
 const toRow = (row: { id: string, kind: 'config' | 'event', version: string | null, payload: string }): LogRow =>
   ({ id: Number(row.id), kind: row.kind, version: row.version === null ? null : Number(row.version), payload: row.payload })
 
-/** The rows after `after` up to `through`, of one kind or all, in order. */
-export async function readRows (client: pg.Pool | pg.PoolClient, after: number, through: number, kind?: LogRow['kind']): Promise<LogRow[]> {
-  const { rows } = await client.query(
-    `SELECT id, kind, version, payload FROM event_log WHERE id > $1 AND id <= $2 ${kind === undefined ? '' : 'AND kind = $3'} ORDER BY id`,
-    kind === undefined ? [after, through] : [after, through, kind]
-  )
+/** The events (not the configuration changes) after `after` up to `through`, in order: a resume from the log. */
+export async function readEvents (pool: pg.Pool, after: number, through: number): Promise<LogRow[]> {
+  const { rows } = await pool.query("SELECT id, kind, version, payload FROM event_log WHERE id > $1 AND id <= $2 AND kind = 'event' ORDER BY id", [after, through])
   return rows.map(toRow)
 }
 

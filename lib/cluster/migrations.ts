@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { transaction } from '../pg-transaction.ts'
 import { CORE_SCHEMA } from './schema.ts'
 import { HISTORY_SCHEMA } from '../../plugins/history/pg-storage.ts'
 import { OUTBOX_SCHEMA } from '../../plugins/alerts/pg-outbox.ts'
@@ -29,9 +30,7 @@ const MIGRATION_LOCK = 0x656d6967
  * know its tables.
  */
 export async function migrate (pool: pg.Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN')
+  return transaction(pool, async client => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
     await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())')
     const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations')
@@ -46,12 +45,6 @@ export async function migrate (pool: pg.Pool, migrations: readonly Migration[] =
       await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name])
       applied.push(migration.version)
     }
-    await client.query('COMMIT')
     return applied
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    client.release()
-  }
+  })
 }

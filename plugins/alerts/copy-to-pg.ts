@@ -1,20 +1,11 @@
 import type pg from 'pg'
 import { columnsOf, copySqliteToPg } from '../../lib/sqlite-to-pg.ts'
+import type { DeliveryRow } from './outbox-rows.ts'
 
 interface AlertRow { id: string, at: number, kind: string, body: string }
 interface SubjectRow { alertId: string, ruleId: string, serverId: string, groupId: string | null }
-interface DeliveryRow {
-  key: string
-  alertId: string
-  channelId: string
-  state: string
-  attempts: number
-  createdAt: number
-  nextAttemptAt: number | null
-  lastAttemptAt: number | null
-  deliveredAt: number | null
-  lastError: string | null
-}
+/** A delivery as copied: the row the outbox's queries answer, with its alert. */
+type CopiedDelivery = DeliveryRow & { alertId: string }
 
 // A page of alerts, and the subjects of those that were not there yet: a copy run again adds nothing.
 const INSERT_ALERTS = `WITH alert AS (
@@ -60,7 +51,7 @@ export function copyAlertsToPostgres (sqliteFile: string, pool: pg.Pool): Promis
       copied.alert_log += added!.alerts
       copied.alert_subjects += added!.subjects
     }
-    for (const deliveries of source.pages<DeliveryRow>('alert_deliveries', DELIVERY_COLUMNS)) {
+    for (const deliveries of source.pages<CopiedDelivery>('alert_deliveries', DELIVERY_COLUMNS)) {
       const { rowCount } = await client.query(INSERT_DELIVERIES, columnsOf(deliveries, [
         'key', 'alertId', 'channelId', 'state', 'attempts', 'createdAt', 'nextAttemptAt', 'lastAttemptAt', 'deliveredAt', 'lastError'
       ]))
