@@ -1,10 +1,9 @@
 // The audit's storage (AuditStorage): one table of cases run against SQLite and PostgreSQL alike.
-import t, { type Test } from 'tap'
-import { join } from 'node:path'
+import t from 'tap'
 import type { AuditRow, AuditStorage } from '../plugins/audit/storage.ts'
 import { createSqliteAudit } from '../plugins/audit/sqlite-storage.ts'
 import { AUDIT_SCHEMA, createPgAudit } from '../plugins/audit/pg-storage.ts'
-import { tempDir } from './support/app.ts'
+import { runConformance, storageBackends, type ConformanceCase } from './support/conformance.ts'
 import { startPostgres } from './support/postgres.ts'
 import { databaseWith, poolOn } from './support/pg-database.ts'
 
@@ -24,20 +23,9 @@ const entry = (row: AuditRow) => ({ ...row, at: iso(row.at) })
 const cluster = await startPostgres()
 t.teardown(() => cluster.stop())
 
-const backends = {
-  SQLite: async (t: Test) => {
-    const storage = createSqliteAudit(join(await tempDir(t), 'history.sqlite'))
-    t.teardown(() => storage.close())
-    return storage
-  },
-  PostgreSQL: async (t: Test) => {
-    const storage = createPgAudit(poolOn(t, await databaseWith(cluster, AUDIT_SCHEMA)))
-    t.teardown(() => storage.close())
-    return storage
-  }
-}
+const backends = storageBackends(cluster, AUDIT_SCHEMA, createSqliteAudit, pool => createPgAudit(pool))
 
-interface Case { name: string, run (storage: AuditStorage): Promise<unknown>, expected: unknown }
+type Case = ConformanceCase<AuditStorage>
 
 const cases: Case[] = [{
   name: 'list: entries in [from, to], newest first and of one change the last written first, at most limit',
@@ -68,23 +56,7 @@ const cases: Case[] = [{
   expected: { pruned: 2, left: ['server-3'], again: 0 }
 }]
 
-const answers: Record<string, unknown[]> = {}
-for (const [backend, open] of Object.entries(backends)) {
-  t.test(backend, async t => {
-    answers[backend] = []
-    for (const { name, run, expected } of cases) {
-      await t.test(name, async t => {
-        const answer = await run(await open(t))
-        answers[backend]!.push(answer)
-        t.strictSame(answer, expected)
-      })
-    }
-  })
-}
-t.test('both backends answer the same', async t => {
-  t.equal(answers.SQLite?.length, cases.length)
-  t.strictSame(answers.PostgreSQL, answers.SQLite)
-})
+runConformance(t, backends, cases)
 
 t.test('PostgreSQL: close leaves the pool open', async t => {
   const pool = poolOn(t, await databaseWith(cluster, AUDIT_SCHEMA))

@@ -1,13 +1,12 @@
 // The alert outbox's storage (OutboxStorage): one table of cases run against SQLite and
 // PostgreSQL alike, then what only PostgreSQL has: several nodes on one database (SPEC §12).
 import t, { type Test } from 'tap'
-import { join } from 'node:path'
 import type { Alert, AlertKind } from '../schemas/alerts.ts'
 import type { OutboxStorage, QueuedDelivery } from '../plugins/alerts/outbox-storage.ts'
 import { createSqliteOutbox } from '../plugins/alerts/sqlite-outbox.ts'
 import { OUTBOX_SCHEMA, createPgOutbox } from '../plugins/alerts/pg-outbox.ts'
 import { deliveryKey } from '../plugins/alerts/outbox.ts'
-import { tempDir } from './support/app.ts'
+import { runConformance, storageBackends, type ConformanceCase } from './support/conformance.ts'
 import { startPostgres } from './support/postgres.ts'
 import { databaseWith, poolOn } from './support/pg-database.ts'
 import { sleep } from './support/wait.ts'
@@ -48,20 +47,9 @@ async function states (storage: OutboxStorage) {
 const cluster = await startPostgres()
 t.teardown(() => cluster.stop())
 
-const backends = {
-  SQLite: async (t: Test) => {
-    const storage = createSqliteOutbox(join(await tempDir(t), 'history.sqlite'))
-    t.teardown(() => storage.close())
-    return storage
-  },
-  PostgreSQL: async (t: Test) => {
-    const storage = createPgOutbox(poolOn(t, await databaseWith(cluster, OUTBOX_SCHEMA)))
-    t.teardown(() => storage.close())
-    return storage
-  }
-}
+const backends = storageBackends(cluster, OUTBOX_SCHEMA, createSqliteOutbox, pool => createPgOutbox(pool))
 
-interface Case { name: string, run (storage: OutboxStorage): Promise<unknown>, expected: unknown }
+type Case = ConformanceCase<OutboxStorage>
 
 const cases: Case[] = [{
   name: 'add and queue: a channel\'s deliveries in the order added; a delivery as its worker sees it',
@@ -322,24 +310,7 @@ const cases: Case[] = [{
   ]
 }]
 
-// Each case on each backend; the answers of the two are compared as well, whole.
-const answers: Record<string, unknown[]> = {}
-for (const [backend, open] of Object.entries(backends)) {
-  t.test(backend, async t => {
-    answers[backend] = []
-    for (const { name, run, expected } of cases) {
-      await t.test(name, async t => {
-        const answer = await run(await open(t))
-        answers[backend]!.push(answer)
-        t.strictSame(answer, expected)
-      })
-    }
-  })
-}
-t.test('both backends answer the same', async t => {
-  t.equal(answers.SQLite?.length, cases.length)
-  t.strictSame(answers.PostgreSQL, answers.SQLite)
-})
+runConformance(t, backends, cases)
 
 /** Two nodes on one database: two pools, a storage each. */
 async function twoNodes (t: Test, claimMs?: number) {
