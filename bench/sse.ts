@@ -42,18 +42,13 @@ import { childrenCpu, childrenCpuBetween, cpuMs, rssKiB } from '../test/support/
 import { freePort } from '../test/support/ports.ts'
 import { sleep } from '../test/support/wait.ts'
 import { superviseChildren } from './support/children.ts'
-import { collectDeliveries, completeWithin, connectStreams, createAndDelete, fromAll, now, percentile, startClients, streamNotes } from './support/fan-out.ts'
+import { FAN_OUT, collectDeliveries, completeWithin, connectStreams, createAndDelete, fromAll, now, percentile, startClients, streamNotes } from './support/fan-out.ts'
 import { fmt, fmtInt, printTable } from './support/format.ts'
 import { httpCall, waitHealthy, warmStream } from './support/http.ts'
 import { startEstatus, watchServer, type BenchServer } from './support/servers.ts'
 
-const EVENTS = 200
-const SPACING_MS = 20
+const { events: EVENTS, spacingMs: SPACING_MS, sourcesPerProcess: SOURCES_PER_PROC, connectConcurrency: CONNECT_CONCURRENCY, warmupPosts: WARMUP_POSTS, warmupStreams: WARMUP_STREAMS } = FAN_OUT
 const CLIENT_PROCS = 2
-const SOURCES_PER_PROC = 16
-const CONNECT_CONCURRENCY = 200
-const WARMUP_POSTS = 3
-const WARMUP_STREAMS = 20
 const IDLE_SETTLE_MS = 2000
 const MAX_N = 18000
 const WATCHDOG_MS = 7.5 * 60_000

@@ -15,6 +15,14 @@ import { fmtInt } from './format.ts'
 import { httpCall } from './http.ts'
 import type { ClientCommand, ClientMessage, ClientStats, ConnectCommand } from '../sse-client.ts'
 
+/**
+ * The protocol both benches run, so that their figures compare: 200 create+delete pairs at
+ * least 20 ms apart; 16 loopback source addresses per client process (clear of ephemeral-port
+ * exhaustion and TIME_WAIT); at most 200 streams not yet ready at a time; a warm-up of 3 POSTs
+ * and 20 short-lived streams per server.
+ */
+export const FAN_OUT = { events: 200, spacingMs: 20, sourcesPerProcess: 16, connectConcurrency: 200, warmupPosts: 3, warmupStreams: 20 } as const
+
 export const now = (): number => Number(process.hrtime.bigint()) / 1e6
 
 export const percentile = (sorted: Float64Array, p: number): number =>
