@@ -245,7 +245,7 @@ t.test('alert configuration changes are not published on /api/events', async t =
   await api.call('DELETE', `${RULES}/${rule.id}`)
   // A server change afterwards: once its event is here, any earlier one would be too.
   await created(api, '/api/config/servers', validServer())
-  await waitFor(() => events.messages.some(message => message.type === 'serverAdded'), 5000, 'serverAdded')
+  await waitFor(() => events.messages.some(message => message.type === 'serverAdded'), 10_000, 'serverAdded')
   const published = events.messages.filter(message => !['connected', 'initial', 'heartbeat'].includes(message.type))
   t.same(published.map(message => message.type), ['serverAdded'])
   t.notMatch(events.raw(), /webhook-secret/)

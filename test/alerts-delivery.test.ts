@@ -106,7 +106,7 @@ test('each channel type gets its payload: the alert signed (webhook), text + blo
   t.match(mail.text, 'Groups: Rack A, R&D <lab>')
 
   // The log: one entry, a delivered delivery per channel, each after one attempt.
-  await waitFor(async () => (await outbox.list(everything))[0]?.deliveries.every(d => d.state === 'delivered'), 5000, 'all delivered')
+  await waitFor(async () => (await outbox.list(everything))[0]?.deliveries.every(d => d.state === 'delivered'), 10_000, 'all delivered')
   const [entry, ...rest] = await outbox.list(everything)
   t.equal(rest.length, 0)
   t.same({ ...entry, deliveries: undefined }, { ...alert, deliveries: undefined })
@@ -136,7 +136,7 @@ test('a receiver that answers 500 three times then 200 gets the alert once more,
   const gaps = receiver.requests.slice(1, 4).map((request, i) => request.at - receiver.requests[i]!.at)
   t.ok(gaps[0]! >= 45 && gaps[1]! >= 95 && gaps[2]! >= 195, `exponential back-off 50, 100, 200 ms (${gaps.join(', ')})`)
 
-  await waitFor(async () => (await outbox.list(everything)).every(entry => entry.deliveries[0]!.state === 'delivered'), 5000, 'both delivered')
+  await waitFor(async () => (await outbox.list(everything)).every(entry => entry.deliveries[0]!.state === 'delivered'), 10_000, 'both delivered')
   const log = await outbox.list(everything)
   const downEntry = log.find(entry => entry.id === down.id)!
   t.match(downEntry.deliveries[0], { state: 'delivered', attempts: 4, lastError: 'HTTP 500: error 500', nextAttemptAt: null })
@@ -192,7 +192,7 @@ test('a delivery that never gets through fails after the give-up time; so does o
   const alert = downAlert(1)
   channels.splice(1, 1)
   await outbox.enqueue(alert, ['channel-1', 'channel-2'])
-  await waitFor(async () => (await outbox.list(everything))[0]!.deliveries.every(d => d.state === 'failed'), 5000, 'both failed')
+  await waitFor(async () => (await outbox.list(everything))[0]!.deliveries.every(d => d.state === 'failed'), 10_000, 'both failed')
   const [first, second] = (await outbox.list(everything))[0]!.deliveries
   t.match(first, { channelId: 'channel-1', state: 'failed', lastError: 'HTTP 503: error 503', nextAttemptAt: null })
   t.ok(first!.attempts >= 4, `retried until the give-up time (${first!.attempts} attempts)`)
@@ -214,7 +214,7 @@ test('an alert queued twice is one delivery per channel; enqueue resolves once c
   const [entry] = await outbox.list(everything)
   t.same(entry?.deliveries.map(d => [d.state, d.attempts]), [['pending', 0]], 'committed and pending when enqueue resolves')
   await outbox.enqueue(alert, ['channel-1'])
-  await waitFor(() => receiver.requests.length === 1, 5000, 'the delivery')
+  await waitFor(() => receiver.requests.length === 1, 10_000, 'the delivery')
   await new Promise(resolve => setTimeout(resolve, 200))
   t.equal(receiver.requests.length, 1)
   t.equal((await outbox.list(everything))[0]!.deliveries.length, 1)
@@ -227,7 +227,7 @@ test('test(): sent at once past a stuck queue, answered with the outcome, logged
   const { app, outbox } = await startOutbox({ file: join(dir, 'history.sqlite'), channels, retry: { firstDelayMs: 60_000, maxDelayMs: 60_000, giveUpAfterMs: 600_000 } })
   t.teardown(() => app.close())
   await outbox.enqueue(downAlert(1), ['channel-1'])
-  await waitFor(() => receiver.requests.length === 1, 5000, 'the first attempt')
+  await waitFor(() => receiver.requests.length === 1, 10_000, 'the first attempt')
 
   const outcome = await outbox.test(channels[0]!)
   t.match(outcome, { delivered: true, status: 200 })

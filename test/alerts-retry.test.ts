@@ -40,13 +40,13 @@ test('a 4xx other than 408, 425 and 429 fails the delivery at once, and the next
   refused.add(bad.id)
   await outbox.enqueue(bad, ['channel-1'])
   await outbox.enqueue(good, ['channel-1'])
-  await waitFor(() => receiver.requests.length === 2, 5000, 'the second alert, not held by the first')
+  await waitFor(() => receiver.requests.length === 2, 10_000, 'the second alert, not held by the first')
   t.same(receiver.requests.map(idOf), [bad.id, good.id])
   const log = await outbox.list(everything)
   t.match(log.find(entry => entry.id === bad.id)!.deliveries[0], { state: 'failed', attempts: 1, lastError: 'HTTP 400: no such team', nextAttemptAt: null })
 
   await outbox.enqueue(downAlert(3), ['channel-2'])
-  await waitFor(() => retried.requests.length === 3, 5000, '429 and 408 are retried')
+  await waitFor(() => retried.requests.length === 3, 10_000, '429 and 408 are retried')
 })
 
 test('Retry-After on 429 and 503 sets the wait, within the back-off maximum', async t => {
@@ -82,7 +82,7 @@ test('an `up` whose `down` failed on that channel is not sent; one whose `down` 
   refused.add(storm.id)
   const alerts = [lostDown, sentDown, upOf(sentDown), upOf(lostDown), storm, upOf(storm, { server: { id: 'server-4', name: 'web-4', ip: '10.0.0.4' } }), downAlert(5)]
   for (const alert of alerts) await outbox.enqueue(alert, ['channel-1'])
-  await waitFor(async () => (await outbox.list(everything)).every(entry => entry.deliveries[0]!.state !== 'pending'), 5000, 'every delivery finished')
+  await waitFor(async () => (await outbox.list(everything)).every(entry => entry.deliveries[0]!.state !== 'pending'), 10_000, 'every delivery finished')
 
   t.same(receiver.requests.map(idOf), [lostDown.id, sentDown.id, `${sentDown.id}-up`, storm.id, alerts[6]!.id], 'the ups of failed downs were never sent')
   const log = await outbox.list(everything)
@@ -109,7 +109,7 @@ test('a channel deleted while its queue is worked: nothing more is sent to it', 
   await seed.close()
   const { app, outbox } = await startOutbox({ file, channels, retry: SLOW_RETRY })
   t.teardown(() => app.close())
-  await waitFor(async () => (await outbox.list(everything)).every(entry => entry.deliveries[0]!.state !== 'pending'), 5000, 'every delivery finished')
+  await waitFor(async () => (await outbox.list(everything)).every(entry => entry.deliveries[0]!.state !== 'pending'), 10_000, 'every delivery finished')
   t.equal(receiver.requests.length, 1, 'only the one in flight when it went')
   const states = (await outbox.list(everything)).map(entry => [entry.deliveries[0]!.state, entry.deliveries[0]!.lastError])
   t.same(states.sort(), [['delivered', null], ['failed', 'the channel no longer exists'], ['failed', 'the channel no longer exists']])
@@ -122,11 +122,11 @@ test('an edited channel is tried again now, not after its back-off', async t => 
   const { app, outbox, changed } = await startOutbox({ file: join(dir, 'history.sqlite'), channels, retry: SLOW_RETRY })
   t.teardown(() => app.close())
   await outbox.enqueue(downAlert(1), ['channel-1'])
-  await waitFor(async () => (await outbox.list(everything))[0]!.deliveries[0]!.attempts === 1, 5000, 'the first attempt failed')
+  await waitFor(async () => (await outbox.list(everything))[0]!.deliveries[0]!.attempts === 1, 10_000, 'the first attempt failed')
   channels[0] = { id: 'channel-1', name: 'hook', type: 'webhook', url: receiver.url }
   changed('channel-1')
-  await waitFor(() => receiver.requests.length === 1, 3000, 'the retry after the edit, a minute early')
-  await waitFor(async () => (await outbox.list(everything))[0]!.deliveries[0]!.state === 'delivered', 3000, 'delivered')
+  await waitFor(() => receiver.requests.length === 1, 10_000, 'the retry after the edit, a minute early')
+  await waitFor(async () => (await outbox.list(everything))[0]!.deliveries[0]!.state === 'delivered', 10_000, 'delivered')
 })
 
 test('closing the app during attempts: one delivered is recorded so and never sent again; one in flight is sent once after the restart', async t => {
@@ -140,14 +140,14 @@ test('closing the app during attempts: one delivered is recorded so and never se
   const first = await startOutbox({ file, channels, retry: SLOW_RETRY })
   const alert = downAlert(1)
   await first.outbox.enqueue(alert, ['channel-1', 'channel-2'])
-  await waitFor(() => slowBody.requests.length === 1 && hanging.requests.length === 1, 5000, 'both attempts under way')
+  await waitFor(() => slowBody.requests.length === 1 && hanging.requests.length === 1, 10_000, 'both attempts under way')
   await sleep(100)
   await first.app.close()
   firstLife = false
 
   const second = await startOutbox({ file, channels, retry: SLOW_RETRY })
   t.teardown(() => second.app.close())
-  await waitFor(() => hanging.requests.length === 2, 5000, 'the one in flight, sent again')
+  await waitFor(() => hanging.requests.length === 2, 10_000, 'the one in flight, sent again')
   await sleep(300)
   t.equal(slowBody.requests.length, 1, 'the delivered one is not sent again')
   t.equal(hanging.requests.length, 2, 'the other once more')
@@ -212,11 +212,11 @@ test('the alert log keeps 400 days: older alerts whose deliveries are finished a
   const { app, outbox } = await startOutbox({ file, channels, retry: SLOW_RETRY, clock: () => now, pruneIntervalMs: 50 })
   t.teardown(() => app.close())
   const ids = async () => (await outbox.list(everything)).map(entry => entry.id).sort()
-  await waitFor(async () => (await ids()).length === 2, 5000, 'pruned at start')
+  await waitFor(async () => (await ids()).length === 2, 10_000, 'pruned at start')
   t.same(await ids(), ['recent', 'stuck'])
 
   now = today + 2 * DAY
-  await waitFor(async () => (await ids()).length === 1, 5000, 'pruned by the next run')
+  await waitFor(async () => (await ids()).length === 1, 10_000, 'pruned by the next run')
   t.same(await ids(), ['stuck'], 'a pending delivery keeps its alert')
   await app.close()
   const db = new Database(file, { readonly: true })

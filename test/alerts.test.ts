@@ -147,7 +147,7 @@ t.test('maintenance: no alert inside the window, the status says so, and the dow
     start: new Date(start - MINUTE).toISOString(),
     end: new Date(start + HOUR).toISOString()
   })
-  await waitFor(async () => (await statusOf(api, server.id)).maintenance === true, 5000, 'maintenance: true in the status')
+  await waitFor(async () => (await statusOf(api, server.id)).maintenance === true, 10_000, 'maintenance: true in the status')
   await hosts.linkDown()
   const flip = Date.parse((await waitFor(async () => {
     const status = await statusOf(api, server.id)

@@ -21,7 +21,7 @@ t.test('export → wipe → import gives a byte-identical configuration, and the
   const imported = await api.call('POST', '/api/config/import', exported.json.data, admin)
   t.same(imported.json, { success: true, data: { servers: 3, groups: 2, channels: 2, alertRules: 1, maintenance: 1, added: 3, updated: 0, removed: 0, groupsChanged: true } })
   t.equal(await api.fileText(), before, 'the data file is byte for byte what it was')
-  await waitFor(() => events.messages.some(message => message.type === 'groupsChanged'), 5000, 'groupsChanged')
+  await waitFor(() => events.messages.some(message => message.type === 'groupsChanged'), 10_000, 'groupsChanged')
   const published = events.messages.filter(message => !['connected', 'initial'].includes(message.type))
   t.same(published.map(message => message.type), ['serverAdded', 'serverAdded', 'serverAdded', 'groupsChanged'], 'one event per item, as for any change')
   t.notOk(/password-of-|secret-of-/.test(JSON.stringify(published)), 'the events carry no secret')

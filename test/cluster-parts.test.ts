@@ -28,6 +28,11 @@ async function freshDatabase (t: Test, count = 1): Promise<Database[]> {
   return opened
 }
 
+// A sixth of the real 2 s / 6 s, so the expiry is quick; not smaller, so a loaded machine's
+// timer delays stay well inside the margin (TTL / 4) the bounds below rely on.
+const RENEW_MS = 400
+const TTL_MS = 2400
+
 t.test('the lease: one leader at a time, a handover at close, a takeover only after the expiry', async t => {
   const [a, b] = await freshDatabase(t, 2) as [Database, Database]
   const events: string[] = []
@@ -36,29 +41,29 @@ t.test('the lease: one leader at a time, a handover at close, a takeover only af
     database,
     log,
     holder: name,
-    renewMs: 100,
-    ttlMs: 600,
+    renewMs: RENEW_MS,
+    ttlMs: TTL_MS,
     gained: () => { events.push(`${name} gained`) },
     lost: () => { events.push(`${name} lost`) }
   })
   const leaseA = lease(a, 'a')
   leaseA.start()
-  await waitFor(() => leaseA.leading, 5000, 'a leads')
+  await waitFor(() => leaseA.leading, 10_000, 'a leads')
   const leaseB = lease(b, 'b')
   leaseB.start()
   const sampler = setInterval(() => { if (leaseA.leading && leaseB.leading) overlap++ }, 5)
   t.teardown(() => clearInterval(sampler))
-  await sleep(800)
+  await sleep(TTL_MS + 400)
   t.notOk(leaseB.leading, 'b does not take a lease that is renewed')
 
   // a's database goes away (its pool ends): a cannot renew, and stops before b can take over.
   const cutAt = Date.now()
   await a.pool.end()
-  await waitFor(() => !leaseA.leading, 5000, 'a steps down')
+  await waitFor(() => !leaseA.leading, 10_000, 'a steps down')
   const stepDownMs = Date.now() - cutAt
-  await waitFor(() => leaseB.leading, 5000, 'b takes over')
+  await waitFor(() => leaseB.leading, 10_000, 'b takes over')
   const takeoverMs = Date.now() - cutAt
-  t.ok(stepDownMs <= 600, `a stopped ${stepDownMs} ms after its last chance to renew (ttl 600 ms)`)
+  t.ok(stepDownMs <= TTL_MS, `a stopped ${stepDownMs} ms after its last chance to renew (ttl ${TTL_MS} ms)`)
   t.ok(takeoverMs >= stepDownMs, `b took over after a had stopped (${takeoverMs} ms)`)
   t.equal(leaseB.term, 2, 'a new leader, a new term')
 
@@ -69,8 +74,8 @@ t.test('the lease: one leader at a time, a handover at close, a takeover only af
   t.notOk(leaseC.leading, 'c waits while b leads')
   const closedAt = Date.now()
   await leaseB.close()
-  await waitFor(() => leaseC.leading, 5000, 'c leads')
-  t.ok(Date.now() - closedAt < 400, `c leads ${Date.now() - closedAt} ms after b closed: handed over, not expired (ttl 600 ms)`)
+  await waitFor(() => leaseC.leading, 10_000, 'c leads')
+  t.ok(Date.now() - closedAt < TTL_MS / 2, `c leads ${Date.now() - closedAt} ms after b closed: handed over, not expired (ttl ${TTL_MS} ms)`)
   await leaseC.close()
   await leaseA.close()
   clearInterval(sampler)

@@ -478,7 +478,7 @@ t.test('config deltas: disabling or deleting stops the requests; disabling all s
 
   const deleted = await api.call('DELETE', `/api/config/servers/${id}`)
   t.equal(deleted.status, 200)
-  await waitFor(() => stream.events.some(e => e.data.type === 'serverRemoved' && e.data.serverId === id), 5000, 'serverRemoved')
+  await waitFor(() => stream.events.some(e => e.data.type === 'serverRemoved' && e.data.serverId === id), 10_000, 'serverRemoved')
   before = stream.diskUpdates(id).length
   seen = await traffic()
   t.same(seen, { filer: 0, snmp: 0 }, 'deleted: no request at all')
@@ -499,7 +499,7 @@ t.test('a disk round in flight is aborted: the hanging filer sees its connection
     const api = await startApp(t, { netappPort: hung.port, diskIntervalMs: 20000 })
     const stream = await openEvents(t, api.url)
     const id = await addServer(api, server(one))
-    await waitFor(() => hung.requests === 1 && hung.openConnections === 1, 5000, 'a round in flight')
+    await waitFor(() => hung.requests === 1 && hung.openConnections === 1, 10_000, 'a round in flight')
     return { hung, api, stream, id }
   }
   const notReported = (t: Asserts & { notOk (v: unknown, m: string): unknown }, stream: EventStream, id: string) => {
@@ -512,8 +512,9 @@ t.test('a disk round in flight is aborted: the hanging filer sees its connection
     const started = Date.now()
     await api.app.close()
     const closeMs = Date.now() - started
-    t.ok(closeMs < 1000, `app.close() resolved after ${closeMs} ms`)
-    await waitFor(() => hung.openConnections === 0, 1000, 'the filer to see its connection closed after app.close()')
+    // Waiting for the round would take its 10 s time-out.
+    t.ok(closeMs < 5000, `app.close() resolved after ${closeMs} ms`)
+    await waitFor(() => hung.openConnections === 0, 5000, 'the filer to see its connection closed after app.close()')
     t.comment(`connection closed ${Date.now() - started} ms after app.close() began`)
     notReported(t, stream, id)
   })
@@ -522,7 +523,7 @@ t.test('a disk round in flight is aborted: the hanging filer sees its connection
     const { hung, api, stream, id } = await roundInFlight(t)
     t.equal((await api.call('DELETE', `/api/config/servers/${id}`)).status, 200)
     const started = Date.now()
-    await waitFor(() => hung.openConnections === 0, 1000, 'the filer to see its connection closed after the DELETE')
+    await waitFor(() => hung.openConnections === 0, 5000, 'the filer to see its connection closed after the DELETE')
     t.comment(`connection closed ${Date.now() - started} ms after the DELETE`)
     notReported(t, stream, id)
   })
@@ -532,9 +533,9 @@ t.test('a disk round in flight is aborted: the hanging filer sees its connection
     const [requests, closed] = [hung.requests, hung.closedConnections]
     await putServer(api, id, server([...one, { name: 'm', path: '/vol/v/m' }]))
     const started = Date.now()
-    await waitFor(() => hung.closedConnections > closed, 1000, 'the old round\'s connection to close after the PUT')
+    await waitFor(() => hung.closedConnections > closed, 5000, 'the old round\'s connection to close after the PUT')
     t.comment(`old round's connection closed ${Date.now() - started} ms after the PUT`)
-    await waitFor(() => hung.requests === requests + 1 && hung.openConnections === 1, 5000, 'the restarted round in flight')
+    await waitFor(() => hung.requests === requests + 1 && hung.openConnections === 1, 10_000, 'the restarted round in flight')
     t.pass('the restarted round asks again')
     notReported(t, stream, id)
   })

