@@ -3,7 +3,7 @@
  * scheduler, SNMP probe, event bus) with 100 servers whose SNMP disks (2–4 hrStorage rows
  * each) are read from one local Net-SNMP `snmpd` every DISK_BENCH_INTERVAL_MS.
  *
- *   node --import tsx bench/disks.ts
+ *   node --import tsx/esm bench/disks.ts
  *
  * Env: DISK_BENCH_SERVERS (100), DISK_BENCH_ROUNDS (10), DISK_BENCH_INTERVAL_MS (2000).
  *

@@ -140,7 +140,7 @@ async function measure (child: ChildProcess, base: string, label: string, bodies
 }
 
 async function start (mode: string, dir: string): Promise<{ child: ChildProcess, base: string }> {
-  const child = fork(SELF, [`--serve-${mode}`, dir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(SELF, [`--serve-${mode}`, dir], { execArgv: ['--import', 'tsx/esm'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const { port } = await new Promise<{ port: number }>((resolve, reject) => {
     child.once('message', message => resolve(message as { port: number }))
     child.once('exit', code => reject(new Error(`${mode} server exited with ${code}`)))

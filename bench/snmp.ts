@@ -3,7 +3,7 @@
  * one local Net-SNMP `snmpd`, 10 rounds; wall time and this process's CPU time
  * (process.cpuUsage) per round, plus the agent's CPU time for reference.
  *
- *   node --import tsx bench/snmp.ts
+ *   node --import tsx/esm bench/snmp.ts
  *
  * Starts its own snmpd on 127.0.0.1 (random UDP port, temp config) unless
  * SNMP_BENCH_PORT and SNMP_BENCH_COMMUNITY name a running agent on 127.0.0.1.

@@ -9,7 +9,7 @@ import { tempDir } from './support/app.ts'
 import { isAlive } from './support/proc.ts'
 import { waitFor } from './support/wait.ts'
 
-const STAND_IN = ['--import', 'tsx', '--import', './test/support/test-file-guard.ts', 'test/support/guarded-parent.ts']
+const STAND_IN = ['--import', 'tsx/esm', '--import', './test/support/test-file-guard.ts', 'test/support/guarded-parent.ts']
 /** Generous for a loaded machine: the guard looks every 200 ms. */
 const GONE_WITHIN_MS = 30000
 

@@ -2,7 +2,7 @@
  * The child processes and temp dirs of one bench run, removed whatever happens: at a normal
  * end, at `process.exit` (a watchdog), and on SIGINT/SIGTERM/SIGHUP.
  *
- * Children are `node --import tsx <file>` in the repo, under `prlimit --nofile=<max allowed>`
+ * Children are `node --import tsx/esm <file>` in the repo, under `prlimit --nofile=<max allowed>`
  * when the soft fd limit is lower (without CAP_SYS_RESOURCE the hard limit is the ceiling).
  * A `group` child (a server) leads its own process group, so that a kill takes the fping
  * processes it started along, and preloads test/support/parent-guard.ts, so that it ends
@@ -18,7 +18,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const PARENT_GUARD = join(ROOT, 'test', 'support', 'parent-guard.ts')
 
 export interface StartOptions {
-  /** Node flags before `--import tsx` (e.g. `--cpu-prof`). */
+  /** Node flags before `--import tsx/esm` (e.g. `--cpu-prof`). */
   nodeFlags?: string[]
   /** Added to the bench's own environment. */
   env?: NodeJS.ProcessEnv
@@ -87,7 +87,7 @@ export function superviseChildren (): BenchChildren {
     fdLimit: fd.limit,
     start (file, options = {}) {
       const preload = options.group === true ? ['--import', PARENT_GUARD] : []
-      const argv = [...fd.prefix, process.execPath, ...(options.nodeFlags ?? []), '--import', 'tsx', ...preload, file]
+      const argv = [...fd.prefix, process.execPath, ...(options.nodeFlags ?? []), '--import', 'tsx/esm', ...preload, file]
       const child = spawn(argv[0] as string, argv.slice(1), {
         cwd: ROOT,
         detached: options.group === true,

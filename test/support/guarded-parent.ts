@@ -2,7 +2,7 @@
  * A stand-in for a test file, for test/guard.test.ts: starts what test files start (a
  * server child through spawnServer, snmpd, and a child of its own, as an in-process app's
  * fping would be), prints their pids as one JSON line, and waits to be killed.
- * Usage: node --import tsx --import ./test/support/test-file-guard.ts guarded-parent.ts <data file>
+ * Usage: node --import tsx/esm --import ./test/support/test-file-guard.ts guarded-parent.ts <data file>
  */
 import { spawn } from 'node:child_process'
 import { spawnServer } from './server-process.ts'

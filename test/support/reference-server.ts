@@ -68,7 +68,7 @@ export async function serveOurs (dataFile: string, pluginTimeout?: number): Prom
  */
 export async function startChild (benchFile: string, mode: 'ours' | 'reference', dataFile: string, timeoutMs: number): Promise<{ child: ChildProcess, port: number, startMs: number }> {
   const began = performance.now()
-  const child = fork(benchFile, [`--serve-${mode}`, dataFile], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(benchFile, [`--serve-${mode}`, dataFile], { execArgv: ['--import', 'tsx/esm'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${mode} server did not start within ${timeoutMs / 1000} s`)), timeoutMs)
     child.once('message', message => { clearTimeout(timer); resolve((message as { port: number }).port) })

@@ -17,7 +17,7 @@ import { sleep } from './wait.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const PARENT_GUARD = new URL('./parent-guard.ts', import.meta.url).href
-/** Generous: `node --import tsx` compiles on start, which takes seconds on a loaded machine. */
+/** Generous: `node --import tsx/esm` compiles on start, which takes seconds on a loaded machine. */
 const START_TIMEOUT_MS = 60000
 /** How much of the child's stdout + stderr is kept (the tail), for error messages. */
 const OUTPUT_KEPT = 4000
@@ -30,11 +30,11 @@ export interface NodeOptions {
 }
 
 /**
- * `node --import tsx <args>` in the repo, in its own process group, guarded as described above;
+ * `node --import tsx/esm <args>` in the repo, in its own process group, guarded as described above;
  * the teardown SIGKILLs the group (a no-op once it is empty).
  */
 export function spawnNode (t: Test, args: string[], options: NodeOptions = {}): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--import', PARENT_GUARD, ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx/esm', '--import', PARENT_GUARD, ...args], {
     cwd: ROOT,
     detached: true,
     stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],
