@@ -72,12 +72,16 @@ async function settle (): Promise<void> {
 
 function mib (bytes: number): number { return Math.round(bytes / MiB) }
 
-/**
- * Timers of this process (the probe's guard timers and net-snmp's request timers among them),
- * compared as "no more than before, within a second": a timer that was
- * already running when counted may end meanwhile, a leaked guard (5 s) outlives the second.
- */
+/** Timers of this process (the probe's guard timers and net-snmp's request timers among them). */
 const timerCount = (): number => process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
+
+/**
+ * No more timers than `before`, within a second: a timer that was already running when
+ * counted may end meanwhile; a leaked guard (5 s) outlives the second.
+ */
+async function noTimerLeft (t: Pick<typeof import('tap').default, 'ok'>, before: number): Promise<void> {
+  t.ok(await becomes(() => timerCount() <= before, 1000), `no guard or request timer left (${timerCount()}, before ${before})`)
+}
 
 /** What every disk of an aborted call reads. */
 const abortedAll = (disks: Array<{ index: number, name?: string }>): DiskReading[] =>
@@ -220,7 +224,7 @@ t.test('against a real snmpd', async (t) => {
     await abortInFlight(t, { host: '127.0.0.1', port: agent.port, community: 'not-' + agent.community, disks }, socketsBefore)
     await settle()
     t.equal(udpSocketCount(), socketsBefore, 'no UDP socket left open')
-    t.ok(await becomes(() => timerCount() <= timersBefore, 1000), `no guard or request timer left (${timerCount()}, before ${timersBefore})`)
+    await noTimerLeft(t, timersBefore)
   })
 
   t.test('a signal that never aborts changes nothing and keeps no listener', async (t) => {
@@ -275,7 +279,7 @@ t.test('aborted while nobody answers (several requests): every disk "aborted" at
   const controller = await abortInFlight(t, { host: '127.0.0.1', port, community: 'public', disks }, socketsBefore)
   await settle()
   t.equal(udpSocketCount(), socketsBefore, 'no UDP socket left open')
-  t.ok(await becomes(() => timerCount() <= timersBefore, 1000), `no guard or request timer left (${timerCount()}, before ${timersBefore})`)
+  await noTimerLeft(t, timersBefore)
 
   // Already aborted: no session at all.
   const again = readSnmpDisks({ host: '127.0.0.1', port, community: 'public', timeoutMs: 5000, disks, signal: controller.signal })
